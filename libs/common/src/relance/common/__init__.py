@@ -1,0 +1,1 @@
+"""What every Relance service shares: written once, used by all four."""

@@ -1,0 +1,49 @@
+"""The one source of "now" for every service, so that tests can move time.
+
+Code never calls ``datetime.now()``: it asks the clock it was given. Production gets a
+:class:`SystemClock`; tests get a :class:`FrozenClock` they can set and advance.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware (UTC)."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FrozenClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, at: datetime) -> None:
+        self._now = _aware(at)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, at: datetime) -> None:
+        self._now = _aware(at)
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+
+def local_today(clock: Clock, timezone: str) -> date:
+    """Today's date for a person living in ``timezone`` (an IANA name)."""
+    return clock.now().astimezone(ZoneInfo(timezone)).date()
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("a clock only holds timezone-aware instants")
+    return at.astimezone(UTC)

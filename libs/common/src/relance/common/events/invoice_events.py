@@ -1,0 +1,55 @@
+"""Topic ``invoice-events``: what invoice-api says happened to an invoice."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from relance.common.events.envelope import Payload
+from relance.common.events.types import CustomerSnapshot, InvoiceSnapshot, Money, OrganizationSnapshot
+
+TOPIC = "invoice-events"
+
+
+class InvoiceSent(Payload, event_type="invoice.sent", topic=TOPIC):
+    """The invoice went out (or was imported as sent on ``invoice.sent_at``): plan its reminders."""
+
+    organization: OrganizationSnapshot
+    customer: CustomerSnapshot
+    invoice: InvoiceSnapshot
+    imported: bool = False
+
+
+class InvoiceUpdated(Payload, event_type="invoice.updated", topic=TOPIC):
+    """The invoice or its customer changed (due date, amounts, email...)."""
+
+    organization: OrganizationSnapshot
+    customer: CustomerSnapshot
+    invoice: InvoiceSnapshot
+    previous_due_date: date | None = None
+
+
+class PaymentReported(Payload, event_type="payment.reported", topic=TOPIC):
+    payment_id: UUID
+    amount: Money
+    currency: str
+    paid_on: date
+    reference: str | None = None
+    source: str = "user"
+    total: Money
+    paid: Money
+    balance: Money
+
+
+class PaymentScheduled(Payload, event_type="payment.scheduled", topic=TOPIC):
+    planned_on: date
+    amount: Money | None = None
+
+
+class RemindersSuspended(Payload, event_type="reminders.suspended", topic=TOPIC):
+    reason: str | None = None
+    suspended_at: datetime
+
+
+class InvoiceHandedToCollection(Payload, event_type="invoice.handed_to_collection", topic=TOPIC):
+    handed_at: datetime

@@ -1,0 +1,161 @@
+"""The transactional outbox: events are written with the change that causes them, then relayed.
+
+``add_event`` inserts the event in the caller's transaction and notifies the relay at
+commit. The :class:`OutboxRelay` publishes unpublished rows in id order, waits for the
+broker's acknowledgements, and deletes them. It polls (NOTIFY only wakes it early: a
+notification is lost when its connection drops) and never tracks a "highest id seen",
+since ids commit out of order. A transaction-scoped advisory lock lets one relay of a
+database publish at a time, which keeps one key's events in order when several replicas
+run. A crash between publish and delete republishes the batch: consumers dedupe by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import asyncpg
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance.common.db import Database, asyncpg_dsn
+from relance.common.events import Event, KafkaRecord, to_record
+from relance.common.kafka import EventProducer
+from relance.common.logging import get_logger
+from relance.common.metrics import EVENTS_PRODUCED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from relance.common.tables import outbox
+
+log = get_logger(__name__)
+
+CHANNEL = "relance_outbox"
+_RELAY_LOCK_KEY = 0x52454C4F  # any constant: one relay per database publishes at a time
+
+
+async def add_event(session: AsyncSession, event: Event[Any]) -> None:
+    """Write ``event`` to the outbox as part of the session's current transaction."""
+    await add_events(session, [event])
+
+
+async def add_events(session: AsyncSession, events: list[Event[Any]]) -> None:
+    if not events:
+        return
+    rows = []
+    for event in events:
+        record = to_record(event)
+        rows.append(
+            {
+                "event_id": event.id,
+                "event_type": event.type,
+                "topic": record.topic,
+                "key": record.key,
+                "value": record.value,
+                "headers": {name: value.decode() for name, value in record.headers},
+            }
+        )
+    await session.execute(insert(outbox), rows)
+    await session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        database: Database,
+        producer: EventProducer,
+        *,
+        batch_size: int = 2000,
+        poll_seconds: float = 1.0,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self._database = database
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retry_seconds = retry_seconds
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    async def run(self) -> None:
+        """Publish forever: drain, then sleep until notified or the poll interval passes."""
+        listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    while await self.publish_batch() == self._batch_size:
+                        pass
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("outbox relay could not publish, will retry", error=repr(exc))
+                    await asyncio.sleep(self._retry_seconds)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch of the oldest rows; return how many were published."""
+        async with self._database.transaction() as session:
+            locked = await session.scalar(select(func.pg_try_advisory_xact_lock(_RELAY_LOCK_KEY)))
+            if not locked:
+                return 0
+            rows = (
+                await session.execute(
+                    select(outbox.c.id, outbox.c.event_type, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+                    .order_by(outbox.c.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                OUTBOX_BACKLOG.set(0)
+                OUTBOX_OLDEST_AGE.set(0)
+                return 0
+            await self._producer.send_many(
+                KafkaRecord(
+                    topic=row.topic,
+                    key=row.key,
+                    value=row.value,
+                    headers=[(name, value.encode()) for name, value in row.headers.items()],
+                )
+                for row in rows
+            )
+            await session.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
+        for row in rows:
+            EVENTS_PRODUCED.labels(row.event_type).inc()
+        self.published += len(rows)
+        return len(rows)
+
+    async def measure_backlog(self) -> tuple[int, float]:
+        """How many rows wait, and the age in seconds of the oldest one."""
+        async with self._database.transaction() as session:
+            count, oldest = (
+                await session.execute(
+                    select(func.count(), func.extract("epoch", func.now() - func.min(outbox.c.created_at)))
+                )
+            ).one()
+        age = float(oldest or 0)
+        OUTBOX_BACKLOG.set(count)
+        OUTBOX_OLDEST_AGE.set(age)
+        return int(count), age
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection open that wakes the relay; reconnect when it drops."""
+        while True:
+            try:
+                connection = await asyncpg.connect(asyncpg_dsn(self._database.url))
+            except Exception as exc:
+                log.warning("outbox listener cannot connect, polling only", error=repr(exc))
+                await asyncio.sleep(self._retry_seconds * 5)
+                continue
+            lost = asyncio.Event()
+            try:
+                connection.add_termination_listener(lambda _c: lost.set())
+                await connection.add_listener(CHANNEL, lambda *_args: self._wake.set())
+                await lost.wait()
+            finally:
+                with contextlib.suppress(Exception):
+                    await connection.close()

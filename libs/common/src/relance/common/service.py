@@ -1,0 +1,189 @@
+"""How a Relance service is put together and started: the same for all four.
+
+A service describes itself with a :class:`ServiceSpec` (its name, settings, the topics it
+reads and the handler of each event type, its HTTP routers). :func:`create_app` wires the
+database, the outbox relay and the consumer loop around it; :func:`main` is its command
+line (``serve`` and ``migrate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from relance.common.clock import Clock, SystemClock
+from relance.common.db import Database
+from relance.common.health import RequestContextMiddleware, platform_router
+from relance.common.kafka import EventConsumer, EventProducer, Handler
+from relance.common.logging import configure_logging, get_logger
+from relance.common.migrations import upgrade
+from relance.common.outbox import OutboxRelay
+from relance.common.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    package: str
+    settings_cls: type[ServiceSettings]
+    description: str
+    consumes: tuple[str, ...] = ()
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    routers: Sequence[APIRouter] = ()
+
+
+class Runtime:
+    """The long-lived parts of a running service, started and stopped together."""
+
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings, clock: Clock) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.clock = clock
+        self.database = Database(settings.database_url)
+        self.producer = EventProducer(settings.kafka_bootstrap_servers, client_id=f"relance-{spec.name}")
+        self.relay = OutboxRelay(
+            self.database,
+            self.producer,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._consumer: EventConsumer | None = None
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._keep_running("outbox relay", self._relay), name="relay"))
+        if self.spec.consumes:
+            self._tasks.append(
+                asyncio.create_task(self._keep_running("consumer", self._consume), name="consumer")
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.producer.stop()
+        await self.database.dispose()
+
+    async def check_broker(self) -> None:
+        await self.producer.ping()
+
+    async def _relay(self) -> None:
+        if not self.producer.started:
+            await self.producer.start()
+        await self.relay.run()
+
+    async def _consume(self) -> None:
+        consumer = EventConsumer(
+            database=self.database,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=f"relance-{self.spec.name}",
+            topics=self.spec.consumes,
+            handlers=self.spec.handlers,
+        )
+        await consumer.start()
+        try:
+            await consumer.run()
+        finally:
+            # leave the group at once so that partitions move without waiting for a timeout
+            await asyncio.shield(consumer.stop())
+
+    async def _keep_running(self, what: str, work: Callable[[], Awaitable[None]]) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(f"{what} stopped, restarting", error=repr(exc), retry_in_seconds=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+
+def create_app(
+    spec: ServiceSpec, settings: ServiceSettings | None = None, clock: Clock | None = None
+) -> FastAPI:
+    settings = settings or spec.settings_cls()
+    runtime = Runtime(spec, settings, clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        log.info("service started", port=settings.port)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            log.info("service stopped")
+
+    app = FastAPI(title=f"Relance {spec.name}", description=spec.description, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(
+        platform_router({"database": runtime.database.ping, "broker": runtime.check_broker})
+    )
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"relance-{spec.name}",
+        description=spec.description,
+        epilog="Configuration comes from the environment: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, "
+        "SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_STARTTLS, ADMIN_TOKEN, HOST, "
+        "PORT, LOG_LEVEL.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", help="run the HTTP API, the outbox relay and the consumers (default)")
+    commands.add_parser("migrate", help="bring the service's database schema up to date, then exit")
+    args = parser.parse_args(argv)
+    settings = spec.settings_cls()
+    configure_logging(spec.name, settings.log_level)
+    if args.command == "migrate":
+        upgrade(spec.package, settings.database_url)
+        log.info("database schema up to date")
+        return 0
+    if not port_is_free(settings.host, settings.port):
+        print(
+            f"relance-{spec.name}: port {settings.port} on {settings.host} is already in use; "
+            "stop what uses it or set PORT to another port",
+            file=sys.stderr,
+        )
+        return 2
+    uvicorn.run(
+        create_app(spec, settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True

@@ -1,0 +1,1 @@
+"""relance-notifier: Renders and sends reminder emails over SMTP, and delivers partner webhooks."""

@@ -1,0 +1,1 @@
+"""relance-payment-matcher: Imports bank transactions and matches them to open invoices."""

@@ -1,0 +1,1 @@
+"""relance-scheduler: Plans every invoice's reminders by the rules and fires each step at its time, exactly once."""

@@ -1,0 +1,6 @@
+"""Alembic environment of the scheduler's database."""
+
+from relance.common.migrations import run_in_alembic_env
+from relance.common.tables import platform_metadata
+
+run_in_alembic_env(platform_metadata)
