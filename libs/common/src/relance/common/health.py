@@ -91,7 +91,9 @@ class RequestContextMiddleware:
                 HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
                 HTTP_LATENCY.labels(scope["method"], template).observe(elapsed)
                 if status >= 500:
-                    log.error("request failed", method=scope["method"], path=scope["path"], status=status)
+                    log.error(
+                        "request failed", method=scope["method"], path=scope["path"], status=status
+                    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

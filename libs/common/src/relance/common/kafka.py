@@ -105,7 +105,7 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partition
         await admin.close()
 
 
-class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+class _CommitOnRevoke(ConsumerRebalanceListener):
     """Commits what was applied before partitions move to another member."""
 
     def __init__(self, loop: EventConsumer) -> None:
@@ -115,7 +115,10 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._loop.commit_applied()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions assigned", partitions=sorted(f"{tp.topic}-{tp.partition}" for tp in assigned))
+        log.info(
+            "partitions assigned",
+            partitions=sorted(f"{tp.topic}-{tp.partition}" for tp in assigned),
+        )
 
 
 class EventConsumer:
@@ -170,7 +173,9 @@ class EventConsumer:
         self.running = True
         try:
             while True:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=self._max_records)
+                batches = await self._consumer.getmany(
+                    timeout_ms=1000, max_records=self._max_records
+                )
                 async with self._lock:
                     for partition, records in batches.items():
                         for record in records:
@@ -217,7 +222,9 @@ class EventConsumer:
                     return
                 except Exception as exc:
                     if isinstance(exc, PoisonMessage) or attempt == self._handler_attempts:
-                        await self._park(record, f"handler failed: {exc!r}", str(event.id), event.type)
+                        await self._park(
+                            record, f"handler failed: {exc!r}", str(event.id), event.type
+                        )
                         return
                     log.warning("handler failed, retrying", attempt=attempt, error=repr(exc))
                     await asyncio.sleep(self._retry_delay * attempt)

@@ -23,5 +23,7 @@ OUTBOX_OLDEST_AGE = Gauge(
     "relance_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row"
 )
 CONSUMER_LAG = Gauge(
-    "relance_consumer_lag_messages", "Messages behind the end of each partition", ["topic", "partition"]
+    "relance_consumer_lag_messages",
+    "Messages behind the end of each partition",
+    ["topic", "partition"],
 )

@@ -1,4 +1,6 @@
-"""Per-service schema migrations with alembic, run by ``relance-<service> migrate`` and ``make dev``.
+"""Per-service schema migrations with alembic.
+
+Run by ``relance-<service> migrate`` (deployments) and by ``make dev``.
 
 Each service keeps its revisions in ``relance/<service>/migrations``; its ``env.py`` calls
 :func:`run_in_alembic_env`. The platform tables (outbox, inbox, dead letters) are created
@@ -24,7 +26,10 @@ def alembic_config(package: str, database_url: str) -> Config:
 
 
 def upgrade(package: str, database_url: str, revision: str = "head") -> None:
-    """Bring the service's database to ``revision``. Blocking: call it from a thread in async code."""
+    """Bring the service's database to ``revision``.
+
+    Blocking (alembic runs its own event loop): call it from a thread in async code.
+    """
     command.upgrade(alembic_config(package, database_url), revision)
 
 

@@ -105,7 +105,14 @@ class OutboxRelay:
                 return 0
             rows = (
                 await session.execute(
-                    select(outbox.c.id, outbox.c.event_type, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+                    select(
+                        outbox.c.id,
+                        outbox.c.event_type,
+                        outbox.c.topic,
+                        outbox.c.key,
+                        outbox.c.value,
+                        outbox.c.headers,
+                    )
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
                 )
@@ -134,7 +141,10 @@ class OutboxRelay:
         async with self._database.transaction() as session:
             count, oldest = (
                 await session.execute(
-                    select(func.count(), func.extract("epoch", func.now() - func.min(outbox.c.created_at)))
+                    select(
+                        func.count(),
+                        func.extract("epoch", func.now() - func.min(outbox.c.created_at)),
+                    )
                 )
             ).one()
         age = float(oldest or 0)
@@ -153,7 +163,7 @@ class OutboxRelay:
                 continue
             lost = asyncio.Event()
             try:
-                connection.add_termination_listener(lambda _c: lost.set())
+                connection.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await connection.add_listener(CHANNEL, lambda *_args: self._wake.set())
                 await lost.wait()
             finally:

@@ -52,7 +52,9 @@ class Runtime:
         self.settings = settings
         self.clock = clock
         self.database = Database(settings.database_url)
-        self.producer = EventProducer(settings.kafka_bootstrap_servers, client_id=f"relance-{spec.name}")
+        self.producer = EventProducer(
+            settings.kafka_bootstrap_servers, client_id=f"relance-{spec.name}"
+        )
         self.relay = OutboxRelay(
             self.database,
             self.producer,
@@ -63,7 +65,9 @@ class Runtime:
         self._consumer: EventConsumer | None = None
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._keep_running("outbox relay", self._relay), name="relay"))
+        self._tasks.append(
+            asyncio.create_task(self._keep_running("outbox relay", self._relay), name="relay")
+        )
         if self.spec.consumes:
             self._tasks.append(
                 asyncio.create_task(self._keep_running("consumer", self._consume), name="consumer")
@@ -150,7 +154,9 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         "PORT, LOG_LEVEL.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("serve", help="run the HTTP API, the outbox relay and the consumers (default)")
+    commands.add_parser(
+        "serve", help="run the HTTP API, the outbox relay and the consumers (default)"
+    )
     commands.add_parser("migrate", help="bring the service's database schema up to date, then exit")
     args = parser.parse_args(argv)
     settings = spec.settings_cls()

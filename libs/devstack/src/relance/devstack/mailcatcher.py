@@ -21,7 +21,7 @@ class _KeepOnDisk:
         self._lock = threading.Lock()
         self._sequence = 0
 
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         with self._lock:
             self._sequence += 1

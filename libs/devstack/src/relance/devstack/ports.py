@@ -37,5 +37,7 @@ def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing answered on {host}:{port} after {timeout:.0f} s") from None
+                raise TimeoutError(
+                    f"nothing answered on {host}:{port} after {timeout:.0f} s"
+                ) from None
             time.sleep(0.05)

