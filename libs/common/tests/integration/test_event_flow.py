@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,15 +103,15 @@ async def applied_rows(db: Database) -> list[tuple[uuid.UUID, uuid.UUID, int]]:
         return [(r.event_id, r.invoice_id, r.seq) for r in rows]
 
 
-async def wait_for_applied(db: Database, count: int, timeout: float = 20.0) -> list[Any]:
-    """Rows of ``applied`` once there are at least ``count`` (fails after ``timeout``)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for_applied(db: Database, count: int, within: float = 20.0) -> list[Any]:
+    """Rows of ``applied`` once there are at least ``count`` (fails after ``within`` s)."""
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         rows = await applied_rows(db)
         if len(rows) >= count:
             return rows
         if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"only {len(rows)} of {count} events applied after {timeout} s")
+            pytest.fail(f"only {len(rows)} of {count} events applied after {within} s")
         await asyncio.sleep(0.05)
 
 
@@ -212,10 +213,13 @@ async def test_rolled_back_transaction_publishes_nothing(db, broker, producer):
     class Refused(Exception):
         pass
 
-    with pytest.raises(Refused):
+    async def write_then_refuse() -> None:
         async with db.transaction() as session:
             await add_event(session, numbered(invoice, 1))
             raise Refused
+
+    with pytest.raises(Refused):
+        await write_then_refuse()
 
     assert await count(db, outbox) == 0
     await commit_events(db, [numbered(invoice, 2)])
@@ -236,7 +240,7 @@ async def test_order_per_invoice_holds_across_many_events(db, broker, producer):
 
     assert await drain(OutboxRelay(db, producer, batch_size=500)) == per_invoice * len(invoices)
     async with RunningConsumer(db, broker):
-        rows = await wait_for_applied(db, per_invoice * len(invoices), timeout=60)
+        rows = await wait_for_applied(db, per_invoice * len(invoices), within=60)
 
     for invoice in invoices:
         seen = [seq for _, inv, seq in rows if inv == invoice]
@@ -337,7 +341,7 @@ async def test_two_members_of_a_group_share_the_partitions_and_apply_each_event_
     invoices = [uuid.uuid4() for _ in range(30)]
     await producer.send_many([to_record(numbered(i, s)) for s in range(5) for i in invoices])
     async with RunningConsumer(db, broker), RunningConsumer(db, broker):
-        rows = await wait_for_applied(db, 150, timeout=60)
+        rows = await wait_for_applied(db, 150, within=60)
         await asyncio.sleep(0.5)
     rows = await applied_rows(db)
     assert len(rows) == 150
@@ -351,7 +355,7 @@ async def test_relay_woken_by_notify_publishes_without_waiting_for_the_poll(db, 
         await asyncio.sleep(0.5)  # the relay drained the empty outbox and now sleeps for an hour
         await commit_events(db, [numbered(uuid.uuid4(), 1)])
         async with RunningConsumer(db, broker):
-            await wait_for_applied(db, 1, timeout=15)
+            await wait_for_applied(db, 1, within=15)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -367,7 +371,7 @@ async def test_relay_keeps_events_while_the_broker_is_down_and_publishes_when_it
     port = free_port()
     await commit_events(db, [numbered(uuid.uuid4(), s) for s in range(3)])
     down = EventProducer(f"127.0.0.1:{port}", client_id="tests")
-    with pytest.raises(Exception):  # noqa: B017 - aiokafka raises its own connection errors
+    with pytest.raises(KafkaConnectionError):
         await down.start()
     assert await count(db, outbox) == 3
 
@@ -407,7 +411,7 @@ async def committed_total(broker: EmbeddedBroker, group: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id=group)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()  # noqa: SLF001
+        await consumer._client.force_metadata_update()
         total = 0
         for p in consumer.partitions_for_topic(TOPIC) or ():
             total += await consumer.committed(TopicPartition(TOPIC, p)) or 0
