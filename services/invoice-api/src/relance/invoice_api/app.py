@@ -9,7 +9,10 @@ SPEC = ServiceSpec(
     name="invoice-api",
     package="relance.invoice_api",
     settings_cls=InvoiceApiSettings,
-    description="HTTP API for frontends and partners: organizations, customers, invoices, payments, and the read model of reminders and activity.",
+    description=(
+        "HTTP API for frontends and partners: organizations, customers, invoices, payments, "
+        "and the read model of reminders and activity."
+    ),
     consumes=(reminder_events.TOPIC, notification_events.TOPIC, payment_events.TOPIC),
 )
 

@@ -10,7 +10,7 @@ SPEC = ServiceSpec(
     package="relance.payment_matcher",
     settings_cls=PaymentMatcherSettings,
     description="Imports bank transactions and matches them to open invoices.",
-    consumes=(invoice_events.TOPIC),
+    consumes=(invoice_events.TOPIC,),
 )
 
 

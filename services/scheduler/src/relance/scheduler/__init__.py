@@ -1,1 +1,2 @@
-"""relance-scheduler: Plans every invoice's reminders by the rules and fires each step at its time, exactly once."""
+"""relance-scheduler: Plans every invoice's reminders by the rules and fires each step at
+its time, exactly once."""

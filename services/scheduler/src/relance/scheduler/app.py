@@ -9,7 +9,10 @@ SPEC = ServiceSpec(
     name="scheduler",
     package="relance.scheduler",
     settings_cls=SchedulerSettings,
-    description="Plans every invoice's reminders by the rules and fires each step at its time, exactly once.",
+    description=(
+        "Plans every invoice's reminders by the rules and fires each step at its time, "
+        "exactly once."
+    ),
     consumes=(invoice_events.TOPIC, payment_events.TOPIC),
 )
 
