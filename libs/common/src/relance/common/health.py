@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from relance.common.events.asyncapi import asyncapi_document
 from relance.common.logging import bind_context, get_logger
 from relance.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -42,6 +43,10 @@ def platform_router(readiness_checks: Mapping[str, Check]) -> APIRouter:
             {"status": "ready" if ready else "not_ready", "checks": checks},
             status_code=200 if ready else 503,
         )
+
+    @router.get("/asyncapi.json", summary="AsyncAPI 3 document of every topic and event")
+    async def asyncapi() -> dict[str, Any]:
+        return asyncapi_document()
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+# The *_created series double the output for no use to operators.
+disable_created_metrics()
 
 HTTP_REQUESTS = Counter(
     "relance_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
