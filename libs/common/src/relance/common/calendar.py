@@ -28,6 +28,13 @@ def _public_holidays(country: str) -> holidays.HolidayBase:
         raise UnknownCountry(f"no public holiday calendar for country {country!r}") from exc
 
 
+@lru_cache(maxsize=1024)
+def _holiday_dates(country: str, year: int) -> frozenset[date]:
+    # a plain set per year: planning checks days by the thousand, and a set lookup is
+    # much cheaper than the holidays package's own membership test
+    return frozenset(holidays.country_holidays(country, years=year))
+
+
 def is_supported_country(country: str) -> bool:
     try:
         _public_holidays(country)
@@ -44,14 +51,14 @@ class BusinessCalendar:
         self._holidays = _public_holidays(self.country)
 
     def is_holiday(self, day: date) -> bool:
-        return day in self._holidays
+        return day in _holiday_dates(self.country, day.year)
 
     def holiday_name(self, day: date) -> str | None:
         name = self._holidays.get(day)
         return str(name) if name is not None else None
 
     def is_business_day(self, day: date) -> bool:
-        return day.weekday() < _SATURDAY and day not in self._holidays
+        return day.weekday() < _SATURDAY and day not in _holiday_dates(self.country, day.year)
 
     def next_business_day(self, day: date) -> date:
         """The first business day strictly after ``day``."""

@@ -1,0 +1,125 @@
+"""The reminder plan: from the send instant and the due date to the list of steps.
+
+Pure rules, no I/O and no clock. Δ = D - S in calendar days, S being the local send date:
+
+- case A, Δ ≥ 4: ``pre_due`` near the midpoint, ``due`` on the due date, then three
+  escalations 5, 10 and 15 business days after D;
+- case B, 1 ≤ Δ ≤ 3 (Δ = 3 included, where the product pages leave a gap): three
+  escalations 5, 10 and 15 business days after S;
+- case C, Δ ≤ 0: ``overdue`` 6 business days after S, then three escalations 5, 10 and 15
+  business days after that.
+
+``issuance`` goes out at the send instant; every other step at the organization's
+reminder time, in its time zone, on a business day of its country (the one exception:
+``due`` when no business day lies between S, excluded, and D).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from relance.common.calendar import BusinessCalendar
+from relance.common.events.types import StepKind
+
+SEVERITY: dict[StepKind, int] = {
+    StepKind.ISSUANCE: 0,
+    StepKind.PRE_DUE: 1,
+    StepKind.DUE: 2,
+    StepKind.OVERDUE: 2,
+    StepKind.ESCALATION_1: 3,
+    StepKind.ESCALATION_2: 4,
+    StepKind.ESCALATION_3: 5,
+}
+ESCALATIONS = (StepKind.ESCALATION_1, StepKind.ESCALATION_2, StepKind.ESCALATION_3)
+ESCALATION_GAP_BD = 5
+OVERDUE_AFTER_BD = 6
+EARLY_SEND_MIN_DAYS = 4  # Δ from which an invoice counts as sent early (case A)
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRules:
+    """What of the organization shapes its plans."""
+
+    country: str = "FR"
+    timezone: str = "Europe/Paris"
+    reminder_time: time = time(9, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStep:
+    kind: StepKind
+    on: date  # the local date the step goes out
+    at: datetime  # the instant it goes out (timezone-aware)
+
+    @property
+    def severity(self) -> int:
+        return SEVERITY[self.kind]
+
+
+def plan_reminders(sent_at: datetime, due_date: date, rules: ReminderRules) -> list[PlannedStep]:
+    """Every step of an invoice sent at ``sent_at`` and due on ``due_date``, in order."""
+    if sent_at.tzinfo is None:
+        raise ValueError("sent_at must be timezone-aware")
+    zone = ZoneInfo(rules.timezone)
+    calendar = BusinessCalendar(rules.country)
+    sent_on = sent_at.astimezone(zone).date()
+    dates = reminder_dates(sent_on, due_date, calendar)
+
+    def at(day: date) -> datetime:
+        return datetime.combine(day, rules.reminder_time, tzinfo=zone)
+
+    return [PlannedStep(StepKind.ISSUANCE, sent_on, sent_at)] + [
+        PlannedStep(kind, day, at(day)) for kind, day in dates
+    ]
+
+
+def reminder_dates(
+    sent_on: date, due_date: date, calendar: BusinessCalendar
+) -> list[tuple[StepKind, date]]:
+    """The steps after ``issuance`` and their local dates."""
+    delta = (due_date - sent_on).days
+    if delta >= EARLY_SEND_MIN_DAYS:
+        due_on = due_step_date(sent_on, due_date, calendar)
+        pre_due_on = pre_due_date(sent_on, delta, due_on, calendar)
+        early = [(StepKind.PRE_DUE, pre_due_on)] if pre_due_on else []
+        return [*early, (StepKind.DUE, due_on), *escalations_after(due_date, calendar)]
+    if delta >= 1:
+        return escalations_after(sent_on, calendar)
+    overdue_on = calendar.add_business_days(sent_on, OVERDUE_AFTER_BD)
+    return [(StepKind.OVERDUE, overdue_on), *escalations_after(overdue_on, calendar)]
+
+
+def due_step_date(sent_on: date, due_date: date, calendar: BusinessCalendar) -> date:
+    """D if it is a business day, else the last business day before D; D itself when no
+    business day lies in (S, D]."""
+    if calendar.is_business_day(due_date):
+        return due_date
+    previous = calendar.previous_business_day(due_date)
+    return previous if previous > sent_on else due_date
+
+
+def pre_due_date(
+    sent_on: date, delta: int, due_on: date, calendar: BusinessCalendar
+) -> date | None:
+    """The midpoint m = S + ⌊Δ/2⌋ rolled to a business day: m or the first business day
+    after it, else the last one before it; the first strictly between S and the ``due``
+    step. None when neither is."""
+    midpoint = sent_on + timedelta(days=delta // 2)
+    forward = (
+        midpoint if calendar.is_business_day(midpoint) else calendar.next_business_day(midpoint)
+    )
+    for candidate in (forward, calendar.previous_business_day(midpoint)):
+        if sent_on < candidate < due_on:
+            return candidate
+    return None
+
+
+def escalations_after(start: date, calendar: BusinessCalendar) -> list[tuple[StepKind, date]]:
+    steps = []
+    day = start
+    for kind in ESCALATIONS:
+        day = calendar.add_business_days(day, ESCALATION_GAP_BD)
+        steps.append((kind, day))
+    return steps
