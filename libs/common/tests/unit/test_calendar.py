@@ -6,7 +6,7 @@ from bisect import bisect_right
 from datetime import date, timedelta
 
 import pytest
-from dateutil.easter import easter
+from dateutil.easter import easter  # type: ignore[import-untyped]
 
 from relance.common.calendar import BusinessCalendar, UnknownCountry, is_supported_country
 
@@ -506,12 +506,12 @@ def test_holiday_name_names_holidays_only() -> None:
 # --- invariants over whole years -----------------------------------------------------------
 
 INVARIANT_DAYS = days_from(date(2024, 1, 1), date(2025, 12, 31))
-ORACLE_DAYS = days_from(date(2024, 1, 1), date(2029, 12, 31))  # results stay within 2030
+ORACLE_DAYS = days_from(date(2024, 1, 1), date(2027, 12, 31))
 
 
 @pytest.mark.parametrize(
     ("calendar", "n"),
-    [(FRANCE, n) for n in (1, 2, 5, 10, 15)] + [(GERMANY, n) for n in (1, 5, 15)],
+    [(FRANCE, n) for n in (1, 2, 5, 15)] + [(GERMANY, n) for n in (1, 15)],
     ids=lambda value: value.country if isinstance(value, BusinessCalendar) else str(value),
 )
 def test_add_business_days_lands_on_a_business_day_with_exactly_n_business_days_before_it(
@@ -531,7 +531,7 @@ def test_add_business_days_lands_on_a_business_day_with_exactly_n_business_days_
     [(FRANCE, FRENCH_BUSINESS_DAYS), (GERMANY, GERMAN_BUSINESS_DAYS)],
     ids=["FR", "DE"],
 )
-@pytest.mark.parametrize("n", [1, 2, 3, 5, 6, 10, 15])
+@pytest.mark.parametrize("n", [1, 2, 5, 6, 10, 15])
 def test_add_business_days_is_the_nth_business_day_of_the_reference_calendar(
     calendar: BusinessCalendar, business_days: list[date], n: int
 ) -> None:

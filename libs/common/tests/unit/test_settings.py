@@ -177,7 +177,7 @@ def test_unrelated_environment_variables_and_arguments_are_ignored(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SOMETHING_ELSE", "x")
-    settings = ServiceSettings(not_a_setting="y")  # type: ignore[call-arg]
+    settings = ServiceSettings(not_a_setting="y")
     assert not hasattr(settings, "not_a_setting")
     assert not hasattr(settings, "something_else")
 

@@ -37,7 +37,7 @@ def _holiday_dates(country: str, year: int) -> frozenset[date]:
 
 def is_supported_country(country: str) -> bool:
     try:
-        _public_holidays(country)
+        _public_holidays(country.upper())
     except UnknownCountry:
         return False
     return True

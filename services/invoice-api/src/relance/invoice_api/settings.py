@@ -1,7 +1,9 @@
 """The invoice-api's configuration, from the environment (see relance.common.settings)."""
 
+from pydantic import Field
+
 from relance.common.settings import ServiceSettings
 
 
 class InvoiceApiSettings(ServiceSettings):
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)

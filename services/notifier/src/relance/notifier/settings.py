@@ -1,7 +1,9 @@
 """The notifier's configuration, from the environment (see relance.common.settings)."""
 
+from pydantic import Field
+
 from relance.common.settings import ServiceSettings
 
 
 class NotifierSettings(ServiceSettings):
-    port: int = 8002
+    port: int = Field(default=8002, ge=1, le=65535)

@@ -1,7 +1,9 @@
 """The payment-matcher's configuration, from the environment (see relance.common.settings)."""
 
+from pydantic import Field
+
 from relance.common.settings import ServiceSettings
 
 
 class PaymentMatcherSettings(ServiceSettings):
-    port: int = 8003
+    port: int = Field(default=8003, ge=1, le=65535)

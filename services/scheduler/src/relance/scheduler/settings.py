@@ -1,7 +1,9 @@
 """The scheduler's configuration, from the environment (see relance.common.settings)."""
 
+from pydantic import Field
+
 from relance.common.settings import ServiceSettings
 
 
 class SchedulerSettings(ServiceSettings):
-    port: int = 8001
+    port: int = Field(default=8001, ge=1, le=65535)

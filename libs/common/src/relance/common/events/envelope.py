@@ -123,6 +123,12 @@ def from_record(
         raise PoisonMessage("a CloudEvents header is not UTF-8") from exc
     event_id = attributes.get("ce_id")
     event_type = attributes.get("ce_type")
+    if attributes.get("ce_specversion", SPEC_VERSION) != SPEC_VERSION:
+        raise PoisonMessage(
+            f"unsupported CloudEvents version {attributes['ce_specversion']!r}",
+            event_id=event_id,
+            event_type=event_type,
+        )
     missing = [
         n
         for n in ("ce_id", "ce_type", "ce_source", "ce_time", "ce_organizationid")
@@ -143,10 +149,13 @@ def from_record(
         )
     try:
         data = payload_cls.model_validate(json.loads(value or b""))
+        time = datetime.fromisoformat(attributes["ce_time"])
+        if time.tzinfo is None:
+            raise ValueError("ce_time has no UTC offset")
         return Event(
             id=UUID(event_id),
             source=attributes["ce_source"],
-            time=datetime.fromisoformat(attributes["ce_time"]),
+            time=time,
             organization_id=UUID(attributes["ce_organizationid"]),
             data=data,
         )

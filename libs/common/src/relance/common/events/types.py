@@ -11,7 +11,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 # Money travels as a decimal string ("1250.00"), never as a float.
-Money = Annotated[Decimal, PlainSerializer(lambda v: str(v), return_type=str, when_used="json")]
+Money = Annotated[
+    Decimal,
+    PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="json"),
+]
 
 
 class StepKind(StrEnum):

@@ -1,0 +1,56 @@
+"""The status of an invoice, derived from facts and today's date: never stored.
+
+First matching rule wins: ``draft`` (not sent), ``paid`` (balance zero), ``in_collection``
+(handed to a collection agency), ``scheduled`` (a payment is announced and its date plus
+2 business days has not passed), ``partially_paid`` (something paid, balance left),
+``to_collect`` (today, in the organization's time zone, is after the due date), else
+``not_due``. ``repository.status_expression`` says the same in SQL for list filters; a
+test keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    PAID = "paid"
+    IN_COLLECTION = "in_collection"
+    SCHEDULED = "scheduled"
+    PARTIALLY_PAID = "partially_paid"
+    TO_COLLECT = "to_collect"
+    NOT_DUE = "not_due"
+
+
+SCHEDULE_GRACE_BUSINESS_DAYS = 2  # a scheduled payment may take this long to arrive
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFacts:
+    sent_at: datetime | None
+    total: Decimal
+    paid: Decimal
+    due_date: date
+    in_collection: bool = False
+    scheduled_until: date | None = None  # P + 2 business days of the latest schedule
+
+
+def invoice_status(facts: StatusFacts, today: date) -> InvoiceStatus:
+    """``today`` is the organization's local date."""
+    if facts.sent_at is None:
+        return InvoiceStatus.DRAFT
+    if facts.paid >= facts.total:
+        return InvoiceStatus.PAID
+    if facts.in_collection:
+        return InvoiceStatus.IN_COLLECTION
+    if facts.scheduled_until is not None and today <= facts.scheduled_until:
+        return InvoiceStatus.SCHEDULED
+    if facts.paid > 0:
+        return InvoiceStatus.PARTIALLY_PAID
+    if today > facts.due_date:
+        return InvoiceStatus.TO_COLLECT
+    return InvoiceStatus.NOT_DUE
