@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.db import Database
-from relance.common.events import Event, KafkaRecord, Payload, invoice_events, to_record
+from relance.common.events import Event, InvoicePayload, KafkaRecord, invoice_events, to_record
 from relance.common.kafka import EventConsumer, EventProducer
 from relance.common.outbox import OutboxRelay, add_event
 from relance.common.tables import dead_letters, inbox, outbox
@@ -27,7 +27,7 @@ ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
 TOPIC = invoice_events.TOPIC
 
 
-class Numbered(Payload, event_type="test.numbered", topic=TOPIC):
+class Numbered(InvoicePayload, event_type="test.numbered", topic=TOPIC):
     """A test-only event: a sequence number per invoice, to check order and effects."""
 
     seq: int

@@ -17,12 +17,14 @@ from relance.common import events
 from relance.common.events import (
     TOPICS,
     Event,
+    InvoicePayload,
     KafkaRecord,
     Payload,
     PoisonMessage,
     from_record,
     invoice_events,
     notification_events,
+    organization_events,
     payment_events,
     reminder_events,
     to_record,
@@ -44,7 +46,13 @@ MATCH_ID = UUID("33333333-4444-4555-8666-777777777777")
 PAYMENT_ID = UUID("44444444-5555-4666-8777-888888888888")
 SENT_AT = datetime(2026, 3, 2, 10, 15, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")
-LIBRARY_MODULES = (invoice_events, reminder_events, notification_events, payment_events)
+LIBRARY_MODULES = (
+    organization_events,
+    invoice_events,
+    reminder_events,
+    notification_events,
+    payment_events,
+)
 REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_source", "ce_time", "ce_organizationid")
 
 ORGANIZATION = OrganizationSnapshot(id=ORGANIZATION_ID, name="Atelier Dupont")
@@ -157,6 +165,9 @@ SAMPLE_PAYLOADS: list[Payload] = [
     ),
     payment_events.SuggestionConfirmed(invoice_id=INVOICE_ID, match_id=MATCH_ID),
     payment_events.SuggestionRejected(invoice_id=INVOICE_ID, match_id=MATCH_ID),
+    organization_events.OrganizationSaved(
+        organization_id=ORGANIZATION_ID, organization=ORGANIZATION, api_key_sha256="ab" * 32
+    ),
 ]
 
 
@@ -209,7 +220,7 @@ def test_samples_cover_every_event_type_of_the_library() -> None:
         if cls.__module__.startswith("relance.common.events.")
     }
     assert {payload.event_type for payload in SAMPLE_PAYLOADS} == library_types
-    assert len(library_types) == 14
+    assert len(library_types) == 15
 
 
 @pytest.mark.parametrize("payload", SAMPLE_PAYLOADS, ids=lambda p: p.event_type)
@@ -236,11 +247,12 @@ def test_event_read_back_keeps_id_type_source_time_organization_and_payload_clas
 
 
 @pytest.mark.parametrize("payload", SAMPLE_PAYLOADS, ids=lambda p: p.event_type)
-def test_record_goes_to_the_payload_topic_keyed_by_invoice_id(payload: Payload) -> None:
+def test_record_goes_to_the_payload_topic_keyed_by_its_subject(payload: Payload) -> None:
     record = to_record(new_event(payload))
     assert record.topic == payload.topic
     assert record.topic in TOPICS
-    assert record.key == str(INVOICE_ID).encode()
+    subject = ORGANIZATION_ID if payload.topic == organization_events.TOPIC else INVOICE_ID
+    assert record.key == str(subject).encode()
 
 
 @pytest.mark.parametrize("payload", SAMPLE_PAYLOADS, ids=lambda p: p.event_type)
@@ -253,7 +265,7 @@ def test_record_carries_the_cloudevents_attributes_as_headers(payload: Payload) 
         "ce_type": payload.event_type,
         "ce_source": "invoice-api",
         "ce_time": "2026-03-02T10:15:00+00:00",
-        "ce_subject": str(INVOICE_ID),
+        "ce_subject": payload.subject,
         "ce_organizationid": str(ORGANIZATION_ID),
         "content-type": "application/json",
     }
@@ -599,8 +611,8 @@ def test_every_library_payload_goes_to_the_topic_of_its_module() -> None:
             assert cls.topic == module.TOPIC, cls.__name__
 
 
-def test_the_four_topics_are_distinct() -> None:
-    assert len(TOPICS) == len(set(TOPICS)) == 4
+def test_the_five_topics_are_distinct() -> None:
+    assert len(TOPICS) == len(set(TOPICS)) == 5
     assert set(TOPICS) == {module.TOPIC for module in LIBRARY_MODULES}
     assert events.TOPICS is TOPICS
 
@@ -608,7 +620,9 @@ def test_the_four_topics_are_distinct() -> None:
 def test_defining_a_payload_registers_it_and_makes_it_readable(
     restored_registry: dict[str, type[Payload]],
 ) -> None:
-    class LateFeeCharged(Payload, event_type="test.unit.late_fee", topic=invoice_events.TOPIC):
+    class LateFeeCharged(
+        InvoicePayload, event_type="test.unit.late_fee", topic=invoice_events.TOPIC
+    ):
         fee: Decimal
 
     assert restored_registry["test.unit.late_fee"] is LateFeeCharged
@@ -622,7 +636,7 @@ def test_payload_base_class_without_event_type_is_not_registered(
 ) -> None:
     before = dict(restored_registry)
 
-    class CommonFields(Payload):
+    class CommonFields(InvoicePayload):
         note: str = ""
 
     assert restored_registry == before
@@ -632,12 +646,12 @@ def test_payload_base_class_without_event_type_is_not_registered(
 def test_defining_two_payloads_with_the_same_event_type_is_refused(
     restored_registry: dict[str, type[Payload]],
 ) -> None:
-    class First(Payload, event_type="test.unit.twice", topic=invoice_events.TOPIC):
+    class First(InvoicePayload, event_type="test.unit.twice", topic=invoice_events.TOPIC):
         pass
 
     with pytest.raises(TypeError, match="defined twice"):
 
-        class Second(Payload, event_type="test.unit.twice", topic=invoice_events.TOPIC):
+        class Second(InvoicePayload, event_type="test.unit.twice", topic=invoice_events.TOPIC):
             pass
 
     assert restored_registry["test.unit.twice"] is First
@@ -648,7 +662,9 @@ def test_redefining_a_library_event_type_is_refused_and_keeps_the_original(
 ) -> None:
     with pytest.raises(TypeError, match=r"'invoice\.sent'"):
 
-        class FakeInvoiceSent(Payload, event_type="invoice.sent", topic=invoice_events.TOPIC):
+        class FakeInvoiceSent(
+            InvoicePayload, event_type="invoice.sent", topic=invoice_events.TOPIC
+        ):
             pass
 
     assert restored_registry["invoice.sent"] is invoice_events.InvoiceSent
@@ -656,6 +672,7 @@ def test_redefining_a_library_event_type_is_refused_and_keeps_the_original(
 
 def test_payloads_are_frozen() -> None:
     payload = SAMPLE_PAYLOADS[12]
+    assert isinstance(payload, InvoicePayload)
     with pytest.raises(ValueError, match="frozen"):
         payload.invoice_id = CUSTOMER_ID  # type: ignore[misc]
     assert payload.invoice_id == INVOICE_ID

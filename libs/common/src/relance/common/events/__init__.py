@@ -3,11 +3,13 @@
 from relance.common.events import (
     invoice_events,
     notification_events,
+    organization_events,
     payment_events,
     reminder_events,
 )
 from relance.common.events.envelope import (
     Event,
+    InvoicePayload,
     KafkaRecord,
     Payload,
     PoisonMessage,
@@ -16,6 +18,7 @@ from relance.common.events.envelope import (
 )
 
 TOPICS: tuple[str, ...] = (
+    organization_events.TOPIC,
     invoice_events.TOPIC,
     reminder_events.TOPIC,
     notification_events.TOPIC,
@@ -25,6 +28,7 @@ TOPICS: tuple[str, ...] = (
 __all__ = [
     "TOPICS",
     "Event",
+    "InvoicePayload",
     "KafkaRecord",
     "Payload",
     "PoisonMessage",

@@ -26,15 +26,18 @@ CONTENT_TYPE = "application/json"
 
 
 class Payload(BaseModel):
-    """The ``data`` of an event. Every event concerns one invoice: its id is the key."""
+    """The ``data`` of an event. Its ``subject`` (an id) is the message key."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_type: ClassVar[str]
     topic: ClassVar[str]
     registry: ClassVar[dict[str, type[Payload]]] = {}
+    subject_field: ClassVar[str] = "invoice_id"
 
-    invoice_id: UUID
+    @property
+    def subject(self) -> str:
+        return str(getattr(self, self.subject_field))
 
     def __init_subclass__(cls, *, event_type: str = "", topic: str = "", **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -44,6 +47,12 @@ class Payload(BaseModel):
             cls.event_type = event_type
             cls.topic = topic
             Payload.registry[event_type] = cls
+
+
+class InvoicePayload(Payload):
+    """An event about one invoice: keyed by its id, so one invoice's events stay in order."""
+
+    invoice_id: UUID
 
 
 P = TypeVar("P", bound=Payload)
@@ -67,7 +76,7 @@ class Event(Generic[P]):
 
     @property
     def subject(self) -> str:
-        return str(self.data.invoice_id)
+        return self.data.subject
 
     @classmethod
     def new(cls, data: P, *, source: str, organization_id: UUID, time: datetime) -> Event[P]:

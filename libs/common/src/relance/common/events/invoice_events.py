@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from relance.common.events.envelope import Payload
+from relance.common.events.envelope import InvoicePayload
 from relance.common.events.types import (
     CustomerSnapshot,
     InvoiceSnapshot,
@@ -16,7 +16,7 @@ from relance.common.events.types import (
 TOPIC = "invoice-events"
 
 
-class InvoiceSent(Payload, event_type="invoice.sent", topic=TOPIC):
+class InvoiceSent(InvoicePayload, event_type="invoice.sent", topic=TOPIC):
     """The invoice went out (or was imported as sent on ``invoice.sent_at``): plan its reminders."""
 
     organization: OrganizationSnapshot
@@ -25,7 +25,7 @@ class InvoiceSent(Payload, event_type="invoice.sent", topic=TOPIC):
     imported: bool = False
 
 
-class InvoiceUpdated(Payload, event_type="invoice.updated", topic=TOPIC):
+class InvoiceUpdated(InvoicePayload, event_type="invoice.updated", topic=TOPIC):
     """The invoice or its customer changed (due date, amounts, email...)."""
 
     organization: OrganizationSnapshot
@@ -34,7 +34,7 @@ class InvoiceUpdated(Payload, event_type="invoice.updated", topic=TOPIC):
     previous_due_date: date | None = None
 
 
-class PaymentReported(Payload, event_type="payment.reported", topic=TOPIC):
+class PaymentReported(InvoicePayload, event_type="payment.reported", topic=TOPIC):
     payment_id: UUID
     amount: Money
     currency: str
@@ -46,15 +46,17 @@ class PaymentReported(Payload, event_type="payment.reported", topic=TOPIC):
     balance: Money
 
 
-class PaymentScheduled(Payload, event_type="payment.scheduled", topic=TOPIC):
+class PaymentScheduled(InvoicePayload, event_type="payment.scheduled", topic=TOPIC):
     planned_on: date
     amount: Money | None = None
 
 
-class RemindersSuspended(Payload, event_type="reminders.suspended", topic=TOPIC):
+class RemindersSuspended(InvoicePayload, event_type="reminders.suspended", topic=TOPIC):
     reason: str | None = None
     suspended_at: datetime
 
 
-class InvoiceHandedToCollection(Payload, event_type="invoice.handed_to_collection", topic=TOPIC):
+class InvoiceHandedToCollection(
+    InvoicePayload, event_type="invoice.handed_to_collection", topic=TOPIC
+):
     handed_at: datetime

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from relance.common.events.envelope import Payload
+from relance.common.events.envelope import InvoicePayload
 from relance.common.events.types import StepKind
 
 TOPIC = "notification-events"
 
 
-class EmailSent(Payload, event_type="email.sent", topic=TOPIC):
+class EmailSent(InvoicePayload, event_type="email.sent", topic=TOPIC):
     step_id: UUID
     kind: StepKind
     message_id: str
@@ -19,7 +19,7 @@ class EmailSent(Payload, event_type="email.sent", topic=TOPIC):
     sent_at: datetime
 
 
-class EmailFailed(Payload, event_type="email.failed", topic=TOPIC):
+class EmailFailed(InvoicePayload, event_type="email.failed", topic=TOPIC):
     step_id: UUID
     kind: StepKind
     reason: str

@@ -7,13 +7,13 @@ from uuid import UUID
 
 from pydantic import Field
 
-from relance.common.events.envelope import Payload
+from relance.common.events.envelope import InvoicePayload
 from relance.common.events.types import Money
 
 TOPIC = "payment-events"
 
 
-class PaymentMatched(Payload, event_type="payment.matched", topic=TOPIC):
+class PaymentMatched(InvoicePayload, event_type="payment.matched", topic=TOPIC):
     """A bank credit surely pays (part of) this invoice: record the payment."""
 
     match_id: UUID
@@ -24,7 +24,7 @@ class PaymentMatched(Payload, event_type="payment.matched", topic=TOPIC):
     confirmed_by_person: bool = False
 
 
-class PaymentSuggested(Payload, event_type="payment.suggested", topic=TOPIC):
+class PaymentSuggested(InvoicePayload, event_type="payment.suggested", topic=TOPIC):
     """A bank credit probably pays this invoice: hold reminders until a person decides."""
 
     match_id: UUID
@@ -35,9 +35,9 @@ class PaymentSuggested(Payload, event_type="payment.suggested", topic=TOPIC):
     confidence: float = Field(ge=0, le=1)
 
 
-class SuggestionConfirmed(Payload, event_type="payment.suggestion_confirmed", topic=TOPIC):
+class SuggestionConfirmed(InvoicePayload, event_type="payment.suggestion_confirmed", topic=TOPIC):
     match_id: UUID
 
 
-class SuggestionRejected(Payload, event_type="payment.suggestion_rejected", topic=TOPIC):
+class SuggestionRejected(InvoicePayload, event_type="payment.suggestion_rejected", topic=TOPIC):
     match_id: UUID

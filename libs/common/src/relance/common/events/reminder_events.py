@@ -7,19 +7,19 @@ from uuid import UUID
 
 from pydantic import Field
 
-from relance.common.events.envelope import Payload
+from relance.common.events.envelope import InvoicePayload
 from relance.common.events.types import StepKind, StepView
 
 TOPIC = "reminder-events"
 
 
-class ReminderPlanned(Payload, event_type="reminder.planned", topic=TOPIC):
+class ReminderPlanned(InvoicePayload, event_type="reminder.planned", topic=TOPIC):
     """The whole plan of one invoice with each step's status, after any change to it."""
 
     steps: tuple[StepView, ...]
 
 
-class ReminderDue(Payload, event_type="reminder.due", topic=TOPIC):
+class ReminderDue(InvoicePayload, event_type="reminder.due", topic=TOPIC):
     """A step's time has come: the notifier sends its email."""
 
     step_id: UUID
