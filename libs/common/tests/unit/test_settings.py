@@ -106,7 +106,6 @@ def test_defaults_without_any_environment_variable() -> None:
     assert settings.log_level == "INFO"
     assert settings.outbox_poll_seconds == 1.0
     assert settings.outbox_batch_size == 2000
-    assert settings.kafka_topic_partitions == 6
 
 
 def test_values_are_read_from_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,7 +119,6 @@ def test_values_are_read_from_environment_variables(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("OUTBOX_POLL_SECONDS", "0.25")
     monkeypatch.setenv("OUTBOX_BATCH_SIZE", "500")
-    monkeypatch.setenv("KAFKA_TOPIC_PARTITIONS", "12")
     settings = ServiceSettings()
     assert settings.kafka_bootstrap_servers == "kafka-1:9092,kafka-2:9092"
     assert settings.smtp_host == "smtp.example.org"
@@ -132,7 +130,6 @@ def test_values_are_read_from_environment_variables(monkeypatch: pytest.MonkeyPa
     assert settings.log_level == "DEBUG"
     assert settings.outbox_poll_seconds == 0.25
     assert settings.outbox_batch_size == 500
-    assert settings.kafka_topic_partitions == 12
 
 
 def test_secrets_from_the_environment_are_hidden_when_printed(
@@ -161,7 +158,6 @@ def test_secrets_from_the_environment_are_hidden_when_printed(
         ("OUTBOX_POLL_SECONDS", "0"),
         ("OUTBOX_POLL_SECONDS", "-1"),
         ("OUTBOX_BATCH_SIZE", "0"),
-        ("KAFKA_TOPIC_PARTITIONS", "0"),
         ("SMTP_STARTTLS", "maybe"),
     ],
 )

@@ -37,6 +37,14 @@ class Database:
         await self.engine.dispose()
 
 
+def asyncpg_url(url: str) -> str:
+    """The SQLAlchemy URL on asyncpg for any PostgreSQL URL (postgresql://, postgres://)."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url.removeprefix(prefix)
+    raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
 def asyncpg_dsn(url: str) -> str:
     """The plain libpq-style DSN asyncpg takes, from a SQLAlchemy URL."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -14,6 +14,8 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -31,6 +33,15 @@ from relance.common.tables import dead_letters
 log = get_logger(__name__)
 
 Handler = Callable[[AsyncSession, Event[Any]], Awaitable[None]]
+
+# Failures of the database connection, not of the event: retried until the database is back.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    ConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
 
 
 class EventProducer:
@@ -211,7 +222,9 @@ class EventConsumer:
             EVENTS_CONSUMED.labels(event.type, "ignored").inc()
             return
         with bind_context(event_id=str(event.id), event_type=event.type):
-            for attempt in range(1, self._handler_attempts + 1):
+            attempt = 0
+            while True:
+                attempt += 1
                 try:
                     async with self._database.transaction() as session:
                         if not await claim_event(session, event.id, event.type):
@@ -220,8 +233,14 @@ class EventConsumer:
                         await handler(session, event)
                     EVENTS_CONSUMED.labels(event.type, "applied").inc()
                     return
+                except TRANSIENT_ERRORS as exc:
+                    # the database is away: nothing can be applied, so wait for it rather
+                    # than park events that are fine
+                    delay = min(self._retry_delay * 2**attempt, 30.0)
+                    log.warning("database unavailable, retrying", error=repr(exc), retry_in=delay)
+                    await asyncio.sleep(delay)
                 except Exception as exc:
-                    if isinstance(exc, PoisonMessage) or attempt == self._handler_attempts:
+                    if isinstance(exc, PoisonMessage) or attempt >= self._handler_attempts:
                         await self._park(
                             record, f"handler failed: {exc!r}", str(event.id), event.type
                         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import asyncpg
@@ -30,6 +31,7 @@ log = get_logger(__name__)
 
 CHANNEL = "relance_outbox"
 _RELAY_LOCK_KEY = 0x52454C4F  # any constant: one relay per database publishes at a time
+BACKLOG_MEASURE_SECONDS = 5.0  # how often the backlog gauges are refreshed
 
 
 async def add_event(session: AsyncSession, event: Event[Any]) -> None:
@@ -78,12 +80,16 @@ class OutboxRelay:
     async def run(self) -> None:
         """Publish forever: drain, then sleep until notified or the poll interval passes."""
         listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        measured_at = 0.0
         try:
             while True:
                 self._wake.clear()
                 try:
                     while await self.publish_batch() == self._batch_size:
                         pass
+                    if time.monotonic() - measured_at > BACKLOG_MEASURE_SECONDS:
+                        await self.measure_backlog()
+                        measured_at = time.monotonic()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -118,8 +124,6 @@ class OutboxRelay:
                 )
             ).all()
             if not rows:
-                OUTBOX_BACKLOG.set(0)
-                OUTBOX_OLDEST_AGE.set(0)
                 return 0
             await self._producer.send_many(
                 KafkaRecord(

@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -42,6 +43,7 @@ class ServiceSpec:
     consumes: tuple[str, ...] = ()
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     routers: Sequence[APIRouter] = ()
+    exception_handlers: Mapping[type[Exception], Any] = field(default_factory=dict)
 
 
 class Runtime:
@@ -68,7 +70,7 @@ class Runtime:
         self._tasks.append(
             asyncio.create_task(self._keep_running("outbox relay", self._relay), name="relay")
         )
-        if self.spec.consumes:
+        if self.spec.consumes and self.settings.run_consumers:
             self._tasks.append(
                 asyncio.create_task(self._keep_running("consumer", self._consume), name="consumer")
             )
@@ -142,6 +144,8 @@ def create_app(
     )
     for router in spec.routers:
         app.include_router(router)
+    for exception, handler in spec.exception_handlers.items():
+        app.add_exception_handler(exception, handler)
     return app
 
 
@@ -151,7 +155,7 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         description=spec.description,
         epilog="Configuration comes from the environment: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, "
         "SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_STARTTLS, ADMIN_TOKEN, HOST, "
-        "PORT, LOG_LEVEL.",
+        "PORT, LOG_LEVEL, OUTBOX_POLL_SECONDS, OUTBOX_BATCH_SIZE, RUN_CONSUMERS.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from relance.common.db import asyncpg_url
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
@@ -31,12 +33,11 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=2000, ge=1)
-    kafka_topic_partitions: int = Field(default=6, ge=1)
+    run_consumers: bool = Field(
+        default=True, description="Read the service's topics (off for an HTTP-only replica)."
+    )
 
     @field_validator("database_url")
     @classmethod
     def _use_asyncpg(cls, url: str) -> str:
-        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-            if url.startswith(prefix):
-                return "postgresql+asyncpg://" + url.removeprefix(prefix)
-        raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return asyncpg_url(url)

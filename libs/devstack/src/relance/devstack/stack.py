@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from relance.common.db import asyncpg_dsn
+from relance.common.db import asyncpg_dsn, asyncpg_url
 from relance.common.events import TOPICS
 from relance.common.kafka import ensure_topics
 from relance.devstack.broker import EmbeddedBroker
@@ -112,6 +112,7 @@ class Stack:
         names = [service.database for service in SERVICES]
         external = self.environ.get("DATABASE_URL")
         if external:
+            external = asyncpg_url(external)
             server = make_url(external)
             self.database_urls = {
                 s.name: server.set(database=s.database).render_as_string(hide_password=False)
@@ -132,7 +133,8 @@ class Stack:
         else:
             self.broker = EmbeddedBroker(self.kafka_port, self.data_dir / "logs" / "broker.log")
             self.bootstrap_servers = self.broker.bootstrap_servers
-        asyncio.run(ensure_topics(self.bootstrap_servers, TOPICS, TOPIC_PARTITIONS))
+        partitions = int(self.environ.get("KAFKA_TOPIC_PARTITIONS", TOPIC_PARTITIONS))
+        asyncio.run(ensure_topics(self.bootstrap_servers, TOPICS, partitions))
 
     def _start_mail(self) -> None:
         if "SMTP_HOST" in self.environ:

@@ -21,6 +21,7 @@ from types import FrameType
 from typing import IO
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from relance.common.migrations import upgrade
 from relance.devstack.ports import PortTaken, require_free
@@ -133,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Stop as reason:
         say(f"{reason}: stopping...")
         return 0
-    except (TimeoutError, RuntimeError) as failure:
+    except Exception as failure:  # any failure to start is a message, not a traceback
         say(f"could not start: {failure}")
         return 1
     finally:
@@ -144,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop_services(running)
         stack.stop()
         if running:
-            say(f"stopped; data kept in {data_dir} (make clean-data deletes it)")
+            say(f"stopped; data kept in {data_dir} for the next start")
 
 
 def launch(service: Service, port: int, stack: Stack, admin_token: str) -> RunningService:
@@ -218,7 +219,10 @@ def print_summary(
     ]
     database = "embedded PostgreSQL 18" if stack.postgres else "PostgreSQL from DATABASE_URL"
     lines.append(f"  {'databases':<{width}} {database}, one per service:")
-    lines += [f"  {'':<{width}}   {name}: {url}" for name, url in stack.database_urls.items()]
+    lines += [
+        f"  {'':<{width}}   {name}: {make_url(url).render_as_string(hide_password=True)}"
+        for name, url in stack.database_urls.items()
+    ]
     lines.append(f"  {'broker':<{width}} {stack.bootstrap_servers}")
     if stack.mail:
         lines.append(

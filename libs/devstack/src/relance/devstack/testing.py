@@ -16,14 +16,16 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from relance.common.db import Database
-from relance.common.events import TOPICS
+from relance.common.events import TOPICS, Event, from_record
 from relance.common.kafka import ensure_topics
 from relance.common.migrations import upgrade
 from relance.common.tables import platform_metadata
@@ -106,3 +108,31 @@ async def _make_template(postgres: EmbeddedPostgres, package: str) -> str:
     else:
         await asyncio.to_thread(upgrade, package, url)
     return name
+
+
+async def read_events(bootstrap_servers: str, topic: str, idle_ms: int = 1500) -> list[Event[Any]]:
+    """Every event on ``topic`` so far, read from the start, parsed; stops once idle."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        found: list[Event[Any]] = []
+        while batch := await consumer.getmany(timeout_ms=idle_ms):
+            for records in batch.values():
+                found.extend(from_record(list(r.headers), r.value) for r in records)
+        return sorted(found, key=lambda e: e.time)
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_events(
+    bootstrap_servers: str, topic: str, count: int, within: float = 20.0
+) -> list[Event[Any]]:
+    """The events on ``topic`` once there are at least ``count`` (the relay may lag)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await read_events(bootstrap_servers, topic, idle_ms=300)
+        if len(found) >= count or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.2)

@@ -3,6 +3,8 @@
 from relance.common.events import notification_events, payment_events, reminder_events
 from relance.common.service import ServiceSpec
 from relance.common.service import main as run_service
+from relance.invoice_api.api import error_responses, router
+from relance.invoice_api.handlers import HANDLERS
 from relance.invoice_api.settings import InvoiceApiSettings
 
 SPEC = ServiceSpec(
@@ -14,6 +16,9 @@ SPEC = ServiceSpec(
         "and the read model of reminders and activity."
     ),
     consumes=(reminder_events.TOPIC, notification_events.TOPIC, payment_events.TOPIC),
+    handlers=HANDLERS,
+    routers=(router,),
+    exception_handlers=error_responses(),
 )
 
 

@@ -7,3 +7,4 @@ from relance.common.settings import ServiceSettings
 
 class InvoiceApiSettings(ServiceSettings):
     port: int = Field(default=8000, ge=1, le=65535)
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/relance_invoice_api"

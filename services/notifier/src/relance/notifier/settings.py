@@ -7,3 +7,4 @@ from relance.common.settings import ServiceSettings
 
 class NotifierSettings(ServiceSettings):
     port: int = Field(default=8002, ge=1, le=65535)
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/relance_notifier"

@@ -29,7 +29,11 @@ _HEADERS_SCHEMA: dict[str, Any] = {
         "ce_type": {"type": "string", "description": "the event type, e.g. invoice.sent"},
         "ce_source": {"type": "string", "description": "the emitting service"},
         "ce_time": {"type": "string", "format": "date-time"},
-        "ce_subject": {"type": "string", "format": "uuid", "description": "the invoice id"},
+        "ce_subject": {
+            "type": "string",
+            "format": "uuid",
+            "description": "the key: the invoice id (the organization id on organization-events)",
+        },
         "ce_organizationid": {"type": "string", "format": "uuid"},
         "content-type": {"type": "string", "const": CONTENT_TYPE},
     },

@@ -1,0 +1,515 @@
+"""What users and partners do to invoices, as use cases: each changes the state and writes
+the events it causes to the outbox, in the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance.common.calendar import BusinessCalendar
+from relance.common.clock import Clock, local_today
+from relance.common.events import Event, Payload
+from relance.common.events.invoice_events import (
+    InvoiceHandedToCollection,
+    InvoiceSent,
+    InvoiceUpdated,
+    PaymentReported,
+    PaymentScheduled,
+    RemindersSuspended,
+)
+from relance.common.events.organization_events import OrganizationSaved
+from relance.common.events.types import CustomerSnapshot, InvoiceSnapshot, OrganizationSnapshot
+from relance.common.outbox import add_events
+from relance.common.tenancy import api_key_sha256, new_api_key
+from relance.invoice_api import repository as repo
+from relance.invoice_api.money import amount_problem, quantize
+from relance.invoice_api.repository import AnyRow
+from relance.invoice_api.schemas import (
+    CustomerIn,
+    CustomerPatch,
+    InvoiceIn,
+    InvoicePatch,
+    OrganizationIn,
+    PaymentIn,
+    PaymentScheduleIn,
+)
+from relance.invoice_api.status import SCHEDULE_GRACE_BUSINESS_DAYS, InvoiceStatus
+from relance.invoice_api.tables import customers, invoices
+
+SOURCE = "invoice-api"
+
+
+class NotFound(Exception):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+
+
+class Conflict(Exception):
+    """The request contradicts the resource's state (409)."""
+
+
+class Unprocessable(Exception):
+    """Well-formed but refused by a business rule (422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """The organization a request acts for, with the clock to read its today."""
+
+    org: AnyRow
+    clock: Clock
+
+    @property
+    def id(self) -> UUID:
+        org_id: UUID = self.org.id
+        return org_id
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def today(self) -> date:
+        return local_today(self.clock, self.org.timezone)
+
+    def event(self, payload: Payload) -> Event[Payload]:
+        return Event.new(payload, source=SOURCE, organization_id=self.id, time=self.now())
+
+
+# Organizations
+
+
+async def create_organization(
+    session: AsyncSession, clock: Clock, data: OrganizationIn
+) -> tuple[dict[str, Any], str]:
+    api_key = new_api_key()
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "name": data.name,
+        "country": data.country,
+        "timezone": data.timezone,
+        "locale": data.locale,
+        "reminder_time": data.reminder_time,
+        "sender_email": data.sender_email,
+        "api_key_sha256": api_key_sha256(api_key),
+        "created_at": clock.now(),
+    }
+    await repo.insert_organization(session, values)
+    snapshot = organization_snapshot(values)
+    saved = OrganizationSaved(
+        organization_id=values["id"], organization=snapshot, api_key_sha256=values["api_key_sha256"]
+    )
+    event = Event.new(saved, source=SOURCE, organization_id=values["id"], time=clock.now())
+    await add_events(session, [event])
+    return values, api_key
+
+
+def organization_snapshot(org: Any) -> OrganizationSnapshot:
+    def get(key: str) -> Any:
+        return org[key] if isinstance(org, dict) else getattr(org, key)
+
+    return OrganizationSnapshot(
+        id=get("id"),
+        name=get("name"),
+        country=get("country"),
+        timezone=get("timezone"),
+        locale=get("locale"),
+        reminder_time=get("reminder_time").strftime("%H:%M"),
+        sender_email=get("sender_email"),
+    )
+
+
+# Customers
+
+
+async def create_customer(session: AsyncSession, tenant: Tenant, data: CustomerIn) -> UUID:
+    if data.external_id and await repo.external_id_taken(
+        session, customers, tenant.id, data.external_id
+    ):
+        raise Conflict(f"a customer with external_id {data.external_id!r} exists")
+    customer_id = uuid.uuid4()
+    await repo.insert_customer(
+        session,
+        {
+            "id": customer_id,
+            "organization_id": tenant.id,
+            "name": data.name,
+            "email": str(data.email) if data.email else None,
+            "locale": data.locale,
+            "ibans": list(dict.fromkeys(data.ibans)),
+            "external_id": data.external_id,
+            "created_at": tenant.now(),
+        },
+    )
+    return customer_id
+
+
+async def update_customer(
+    session: AsyncSession, tenant: Tenant, customer_id: UUID, data: CustomerPatch
+) -> None:
+    """Change a customer; its open sent invoices are re-announced so reminders use the change."""
+    if await repo.get_customer(session, tenant.id, customer_id) is None:
+        raise NotFound("customer")
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("name", "") is None:
+        raise Unprocessable("name", "name cannot be removed")
+    if changes.get("external_id") and await repo.external_id_taken(
+        session, customers, tenant.id, changes["external_id"], except_id=customer_id
+    ):
+        raise Conflict(f"a customer with external_id {changes['external_id']!r} exists")
+    if "email" in changes and changes["email"] is not None:
+        changes["email"] = str(changes["email"])
+    if "ibans" in changes and changes["ibans"] is not None:
+        changes["ibans"] = list(dict.fromkeys(changes["ibans"]))
+    if not changes:
+        return
+    await repo.update_customer(session, tenant.id, customer_id, changes)
+    open_ids = await repo.open_sent_invoice_ids(session, tenant.id, customer_id)
+    await announce_updates(session, tenant, open_ids)
+
+
+async def announce_updates(
+    session: AsyncSession,
+    tenant: Tenant,
+    invoice_ids: Sequence[UUID],
+    previous_due: date | None = None,
+) -> None:
+    events = []
+    for invoice_id in invoice_ids:
+        row = await require_invoice(session, tenant, invoice_id)
+        customer = await repo.get_customer(session, tenant.id, row.customer_id)
+        events.append(
+            tenant.event(
+                InvoiceUpdated(
+                    invoice_id=row.id,
+                    organization=organization_snapshot(tenant.org),
+                    customer=customer_snapshot(customer),
+                    invoice=invoice_snapshot(row),
+                    previous_due_date=previous_due,
+                )
+            )
+        )
+    await add_events(session, events)
+
+
+def customer_snapshot(row: Any) -> CustomerSnapshot:
+    return CustomerSnapshot(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        locale=row.locale,
+        ibans=tuple(row.ibans or ()),
+        external_id=row.external_id,
+    )
+
+
+# Invoices
+
+
+def invoice_snapshot(row: Any) -> InvoiceSnapshot:
+    return InvoiceSnapshot(
+        number=row.number,
+        currency=row.currency,
+        total=quantize(row.total, row.currency),
+        paid=quantize(row.paid, row.currency),
+        balance=quantize(row.total - row.paid, row.currency),
+        issue_date=row.issue_date,
+        due_date=row.due_date,
+        sent_at=row.sent_at,
+        payment_reference=row.payment_reference,
+        external_id=row.external_id,
+        invoice_text=row.invoice_text,
+    )
+
+
+async def require_invoice(
+    session: AsyncSession, tenant: Tenant, invoice_id: UUID, *, lock: bool = False
+) -> AnyRow:
+    row = await repo.get_invoice(session, tenant.id, invoice_id, tenant.today(), lock=lock)
+    if row is None:
+        raise NotFound("invoice")
+    return row
+
+
+async def create_invoice(session: AsyncSession, tenant: Tenant, data: InvoiceIn) -> UUID:
+    customer = await repo.get_customer(session, tenant.id, data.customer_id)
+    if customer is None:
+        raise Unprocessable("customer_id", "no such customer in this organization")
+    if await repo.number_taken(session, tenant.id, data.number):
+        raise Conflict(f"invoice number {data.number!r} is already used")
+    if data.external_id and await repo.external_id_taken(
+        session, invoices, tenant.id, data.external_id
+    ):
+        raise Conflict(f"an invoice with external_id {data.external_id!r} exists")
+    now = tenant.now()
+    if data.sent_at is not None and data.sent_at > now:
+        raise Unprocessable("sent_at", "sent_at is in the future; send the invoice instead")
+    invoice_id = uuid.uuid4()
+    await repo.insert_invoice(
+        session,
+        {
+            "id": invoice_id,
+            "organization_id": tenant.id,
+            "customer_id": customer.id,
+            "number": data.number,
+            "issue_date": data.issue_date,
+            "due_date": data.due_date,
+            "currency": data.currency,
+            "total": data.total,
+            "invoice_text": data.invoice_text,
+            "payment_reference": data.payment_reference,
+            "external_id": data.external_id,
+            "sent_at": data.sent_at,
+            "imported": data.sent_at is not None,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    await repo.add_activity(session, tenant.id, invoice_id, now, "invoice.created")
+    if data.sent_at is not None:
+        await _announce_sent(session, tenant, invoice_id, imported=True)
+    return invoice_id
+
+
+async def send_invoice(session: AsyncSession, tenant: Tenant, invoice_id: UUID) -> None:
+    row = await require_invoice(session, tenant, invoice_id, lock=True)
+    if row.sent_at is not None:
+        raise Conflict(f"invoice {row.number} was already sent on {row.sent_at.isoformat()}")
+    now = tenant.now()
+    await repo.update_invoice(session, tenant.id, invoice_id, {"sent_at": now, "updated_at": now})
+    await _announce_sent(session, tenant, invoice_id, imported=False)
+
+
+async def _announce_sent(
+    session: AsyncSession, tenant: Tenant, invoice_id: UUID, *, imported: bool
+) -> None:
+    row = await require_invoice(session, tenant, invoice_id)
+    customer = await repo.get_customer(session, tenant.id, row.customer_id)
+    await repo.add_activity(
+        session,
+        tenant.id,
+        invoice_id,
+        tenant.now(),
+        "invoice.imported" if imported else "invoice.sent",
+        {"sent_at": row.sent_at.isoformat()},
+    )
+    await add_events(
+        session,
+        [
+            tenant.event(
+                InvoiceSent(
+                    invoice_id=row.id,
+                    organization=organization_snapshot(tenant.org),
+                    customer=customer_snapshot(customer),
+                    invoice=invoice_snapshot(row),
+                    imported=imported,
+                )
+            )
+        ],
+    )
+
+
+async def update_invoice(
+    session: AsyncSession, tenant: Tenant, invoice_id: UUID, data: InvoicePatch
+) -> None:
+    row = await require_invoice(session, tenant, invoice_id, lock=True)
+    changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v != getattr(row, k)}
+    if changes.get("due_date", "") is None:
+        raise Unprocessable("due_date", "due_date cannot be removed")
+    if "due_date" in changes and changes["due_date"] < row.issue_date:
+        raise Unprocessable("due_date", "due_date is before issue_date")
+    if changes.get("external_id") and await repo.external_id_taken(
+        session, invoices, tenant.id, changes["external_id"], except_id=invoice_id
+    ):
+        raise Conflict(f"an invoice with external_id {changes['external_id']!r} exists")
+    if not changes:
+        return
+    await repo.update_invoice(
+        session, tenant.id, invoice_id, {**changes, "updated_at": tenant.now()}
+    )
+    detail = {k: v.isoformat() if isinstance(v, date) else v for k, v in changes.items()}
+    await repo.add_activity(session, tenant.id, invoice_id, tenant.now(), "invoice.updated", detail)
+    if row.sent_at is not None:
+        previous = row.due_date if "due_date" in changes else None
+        await announce_updates(session, tenant, [invoice_id], previous_due=previous)
+
+
+# Payments
+
+
+async def record_payment(
+    session: AsyncSession,
+    tenant: Tenant,
+    invoice_id: UUID,
+    data: PaymentIn,
+    *,
+    source: str = "user",
+    match_id: UUID | None = None,
+) -> UUID:
+    """Record a payment. More than the balance is refused: an overpayment is a mistake to
+    correct, or, from a bank transfer, the payment-matcher keeps the excess as credit."""
+    row = await require_invoice(session, tenant, invoice_id, lock=True)
+    if row.sent_at is None:
+        raise Conflict("a draft invoice cannot be paid: send or import it first")
+    balance = row.total - row.paid
+    if balance <= 0:
+        raise Conflict(f"invoice {row.number} is already paid")
+    problem = amount_problem(data.amount, row.currency)
+    if problem:
+        raise Unprocessable("amount", f"amount {problem}")
+    if data.amount > balance:
+        raise Unprocessable(
+            "amount",
+            f"amount {data.amount} exceeds the balance {quantize(balance, row.currency)} "
+            f"{row.currency}",
+        )
+    payment_id = uuid.uuid4()
+    now = tenant.now()
+    await repo.insert_payment(
+        session,
+        {
+            "id": payment_id,
+            "organization_id": tenant.id,
+            "invoice_id": invoice_id,
+            "amount": data.amount,
+            "paid_on": data.paid_on,
+            "reference": data.reference,
+            "source": source,
+            "match_id": match_id,
+            "created_at": now,
+        },
+    )
+    await repo.add_to_paid(session, tenant.id, invoice_id, data.amount, now)
+    after = await require_invoice(session, tenant, invoice_id)
+    snapshot = invoice_snapshot(after)
+    await repo.add_activity(
+        session,
+        tenant.id,
+        invoice_id,
+        now,
+        "payment.reported",
+        {
+            "amount": format(snapshot.paid - quantize(row.paid, row.currency), "f"),
+            "paid_on": data.paid_on.isoformat(),
+            "source": source,
+            "balance": format(snapshot.balance, "f"),
+        },
+    )
+    await add_events(
+        session,
+        [
+            tenant.event(
+                PaymentReported(
+                    invoice_id=invoice_id,
+                    payment_id=payment_id,
+                    amount=quantize(data.amount, row.currency),
+                    currency=row.currency,
+                    paid_on=data.paid_on,
+                    reference=data.reference,
+                    source=source,
+                    total=snapshot.total,
+                    paid=snapshot.paid,
+                    balance=snapshot.balance,
+                )
+            )
+        ],
+    )
+    return payment_id
+
+
+async def schedule_payment(
+    session: AsyncSession, tenant: Tenant, invoice_id: UUID, data: PaymentScheduleIn
+) -> date:
+    row = await require_invoice(session, tenant, invoice_id, lock=True)
+    if row.status in (InvoiceStatus.DRAFT, InvoiceStatus.PAID):
+        raise Conflict(f"a {row.status} invoice cannot have a payment scheduled")
+    if data.planned_on < tenant.today():
+        raise Unprocessable("planned_on", "planned_on is in the past")
+    if data.amount is not None:
+        problem = amount_problem(data.amount, row.currency)
+        if problem or data.amount > row.total - row.paid:
+            raise Unprocessable("amount", f"amount {problem or 'exceeds the balance'}")
+    until = BusinessCalendar(tenant.org.country).add_business_days(
+        data.planned_on, SCHEDULE_GRACE_BUSINESS_DAYS
+    )
+    now = tenant.now()
+    await repo.update_invoice(
+        session,
+        tenant.id,
+        invoice_id,
+        {
+            "scheduled_payment_on": data.planned_on,
+            "scheduled_payment_amount": data.amount,
+            "scheduled_until": until,
+            "updated_at": now,
+        },
+    )
+    detail: dict[str, Any] = {"planned_on": data.planned_on.isoformat(), "until": until.isoformat()}
+    if data.amount is not None:
+        detail["amount"] = format(data.amount, "f")
+    await repo.add_activity(session, tenant.id, invoice_id, now, "payment.scheduled", detail)
+    await add_events(
+        session,
+        [
+            tenant.event(
+                PaymentScheduled(
+                    invoice_id=invoice_id, planned_on=data.planned_on, amount=data.amount
+                )
+            )
+        ],
+    )
+    return until
+
+
+async def suspend_reminders(
+    session: AsyncSession, tenant: Tenant, invoice_id: UUID, reason: str | None
+) -> bool:
+    """Stop reminders for good. Returns False when they already were (nothing happens)."""
+    row = await require_invoice(session, tenant, invoice_id, lock=True)
+    if row.reminders_suspended_at is not None:
+        return False
+    now = tenant.now()
+    await repo.update_invoice(
+        session,
+        tenant.id,
+        invoice_id,
+        {"reminders_suspended_at": now, "suspension_reason": reason, "updated_at": now},
+    )
+    await repo.add_activity(
+        session, tenant.id, invoice_id, now, "reminders.suspended", {"reason": reason}
+    )
+    await add_events(
+        session,
+        [tenant.event(RemindersSuspended(invoice_id=invoice_id, reason=reason, suspended_at=now))],
+    )
+    return True
+
+
+async def hand_to_collection(session: AsyncSession, tenant: Tenant, invoice_id: UUID) -> bool:
+    row = await require_invoice(session, tenant, invoice_id, lock=True)
+    if row.in_collection_at is not None:
+        return False
+    if row.status in (InvoiceStatus.DRAFT, InvoiceStatus.PAID):
+        raise Conflict(f"a {row.status} invoice cannot be handed to collection")
+    now = tenant.now()
+    await repo.update_invoice(
+        session, tenant.id, invoice_id, {"in_collection_at": now, "updated_at": now}
+    )
+    await repo.add_activity(session, tenant.id, invoice_id, now, "invoice.handed_to_collection")
+    await add_events(
+        session, [tenant.event(InvoiceHandedToCollection(invoice_id=invoice_id, handed_at=now))]
+    )
+    return True
+
+
+def balance_of(row: Any) -> Decimal:
+    return Decimal(row.total - row.paid)

@@ -1,0 +1,449 @@
+"""Every SQL statement of invoice-api, and only here. Each one filters by organization."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance.invoice_api.status import InvoiceStatus
+from relance.invoice_api.tables import (
+    activity,
+    customers,
+    invoices,
+    organizations,
+    payments,
+    reminder_steps,
+    step_outcomes,
+)
+
+AnyRow = Row[*tuple[Any, ...]]
+
+
+class BadCursor(ValueError):
+    """The pagination cursor was not made by this API."""
+
+
+def encode_cursor(created_at: datetime, row_id: UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(created_at), UUID(row_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise BadCursor("invalid cursor") from exc
+
+
+# Organizations
+
+
+async def insert_organization(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(organizations).values(**values))
+
+
+async def organization_by_key(session: AsyncSession, key_sha256: str) -> AnyRow | None:
+    result = await session.execute(
+        select(organizations).where(organizations.c.api_key_sha256 == key_sha256)
+    )
+    return result.first()
+
+
+# Customers
+
+
+async def insert_customer(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(customers).values(**values))
+
+
+async def get_customer(session: AsyncSession, org_id: UUID, customer_id: UUID) -> AnyRow | None:
+    result = await session.execute(
+        select(customers).where(
+            customers.c.organization_id == org_id, customers.c.id == customer_id
+        )
+    )
+    return result.first()
+
+
+async def update_customer(
+    session: AsyncSession, org_id: UUID, customer_id: UUID, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(customers)
+        .where(customers.c.organization_id == org_id, customers.c.id == customer_id)
+        .values(**values)
+    )
+
+
+async def external_id_taken(
+    session: AsyncSession, table: Any, org_id: UUID, external_id: str, except_id: UUID | None = None
+) -> bool:
+    query = select(literal(1)).where(
+        table.c.organization_id == org_id, table.c.external_id == external_id
+    )
+    if except_id is not None:
+        query = query.where(table.c.id != except_id)
+    return (await session.execute(query)).first() is not None
+
+
+async def list_customers(
+    session: AsyncSession, org_id: UUID, limit: int, cursor: str | None
+) -> Sequence[AnyRow]:
+    query = select(customers).where(customers.c.organization_id == org_id)
+    query = _after_cursor(query, customers, cursor)
+    query = query.order_by(customers.c.created_at.desc(), customers.c.id.desc()).limit(limit + 1)
+    return (await session.execute(query)).all()
+
+
+async def open_sent_invoice_ids(
+    session: AsyncSession, org_id: UUID, customer_id: UUID
+) -> list[UUID]:
+    result = await session.execute(
+        select(invoices.c.id).where(
+            invoices.c.organization_id == org_id,
+            invoices.c.customer_id == customer_id,
+            invoices.c.sent_at.is_not(None),
+            invoices.c.paid < invoices.c.total,
+        )
+    )
+    return list(result.scalars())
+
+
+# Invoices
+
+
+def status_expression(today: date) -> ColumnElement[str]:
+    """The rules of ``status.invoice_status``, in SQL, for one organization's today."""
+    return case(
+        (invoices.c.sent_at.is_(None), InvoiceStatus.DRAFT.value),
+        (invoices.c.paid >= invoices.c.total, InvoiceStatus.PAID.value),
+        (invoices.c.in_collection_at.is_not(None), InvoiceStatus.IN_COLLECTION.value),
+        (
+            and_(invoices.c.scheduled_until.is_not(None), invoices.c.scheduled_until >= today),
+            InvoiceStatus.SCHEDULED.value,
+        ),
+        (invoices.c.paid > 0, InvoiceStatus.PARTIALLY_PAID.value),
+        (invoices.c.due_date < today, InvoiceStatus.TO_COLLECT.value),
+        else_=InvoiceStatus.NOT_DUE.value,
+    )
+
+
+def status_condition(status: InvoiceStatus, today: date) -> ColumnElement[bool]:
+    """WHERE clause selecting one status, written so that indexes can serve it."""
+    sent = invoices.c.sent_at.is_not(None)
+    unpaid = invoices.c.paid < invoices.c.total
+    not_collected = invoices.c.in_collection_at.is_(None)
+    not_scheduled = or_(invoices.c.scheduled_until.is_(None), invoices.c.scheduled_until < today)
+    match status:
+        case InvoiceStatus.DRAFT:
+            return invoices.c.sent_at.is_(None)
+        case InvoiceStatus.PAID:
+            return and_(sent, invoices.c.paid >= invoices.c.total)
+        case InvoiceStatus.IN_COLLECTION:
+            return and_(sent, unpaid, invoices.c.in_collection_at.is_not(None))
+        case InvoiceStatus.SCHEDULED:
+            return and_(sent, unpaid, not_collected, invoices.c.scheduled_until >= today)
+        case InvoiceStatus.PARTIALLY_PAID:
+            return and_(sent, unpaid, not_collected, not_scheduled, invoices.c.paid > 0)
+        case InvoiceStatus.TO_COLLECT:
+            return and_(
+                sent, unpaid, not_collected, not_scheduled, invoices.c.paid == 0,
+                invoices.c.due_date < today,
+            )  # fmt: skip
+        case InvoiceStatus.NOT_DUE:
+            return and_(
+                sent, unpaid, not_collected, not_scheduled, invoices.c.paid == 0,
+                invoices.c.due_date >= today,
+            )  # fmt: skip
+
+
+def _invoice_select(today: date) -> Any:
+    return select(
+        invoices,
+        customers.c.name.label("customer_name"),
+        status_expression(today).label("status"),
+    ).join(customers, customers.c.id == invoices.c.customer_id)
+
+
+async def insert_invoice(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(invoices).values(**values))
+
+
+async def number_taken(session: AsyncSession, org_id: UUID, number: str) -> bool:
+    result = await session.execute(
+        select(literal(1)).where(invoices.c.organization_id == org_id, invoices.c.number == number)
+    )
+    return result.first() is not None
+
+
+async def get_invoice(
+    session: AsyncSession, org_id: UUID, invoice_id: UUID, today: date, *, lock: bool = False
+) -> AnyRow | None:
+    query = _invoice_select(today).where(
+        invoices.c.organization_id == org_id, invoices.c.id == invoice_id
+    )
+    if lock:
+        query = query.with_for_update(of=invoices)
+    return (await session.execute(query)).first()
+
+
+async def update_invoice(
+    session: AsyncSession, org_id: UUID, invoice_id: UUID, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(invoices)
+        .where(invoices.c.organization_id == org_id, invoices.c.id == invoice_id)
+        .values(**values)
+    )
+
+
+@dataclass(frozen=True)
+class InvoiceFilters:
+    status: InvoiceStatus | None = None
+    customer_id: UUID | None = None
+    text: str | None = None
+    payment_detected: bool | None = None
+
+
+async def list_invoices(
+    session: AsyncSession,
+    org_id: UUID,
+    today: date,
+    filters: InvoiceFilters,
+    limit: int,
+    cursor: str | None,
+) -> Sequence[AnyRow]:
+    query = _invoice_select(today).where(invoices.c.organization_id == org_id)
+    if filters.status is not None:
+        query = query.where(status_condition(filters.status, today))
+    if filters.customer_id is not None:
+        query = query.where(invoices.c.customer_id == filters.customer_id)
+    if filters.payment_detected is not None:
+        query = query.where(invoices.c.payment_detected.is_(filters.payment_detected))
+    if filters.text:
+        pattern = (
+            "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        query = query.where(
+            or_(invoices.c.number.ilike(pattern), invoices.c.invoice_text.ilike(pattern))
+        )
+    query = _after_cursor(query, invoices, cursor)
+    query = query.order_by(invoices.c.created_at.desc(), invoices.c.id.desc()).limit(limit + 1)
+    return (await session.execute(query)).all()
+
+
+def _after_cursor(query: Any, table: Any, cursor: str | None) -> Any:
+    if cursor is None:
+        return query
+    created_at, row_id = decode_cursor(cursor)
+    return query.where(tuple_(table.c.created_at, table.c.id) < tuple_(created_at, row_id))
+
+
+async def next_steps(
+    session: AsyncSession, org_id: UUID, invoice_ids: Sequence[UUID]
+) -> dict[UUID, AnyRow]:
+    """The first planned step of each invoice."""
+    if not invoice_ids:
+        return {}
+    query = (
+        select(reminder_steps.c.invoice_id, reminder_steps.c.kind, reminder_steps.c.scheduled_for)
+        .where(
+            reminder_steps.c.organization_id == org_id,
+            reminder_steps.c.invoice_id.in_(invoice_ids),
+            reminder_steps.c.status == "planned",
+        )
+        .order_by(reminder_steps.c.invoice_id, reminder_steps.c.scheduled_for)
+        .ext(distinct_on(reminder_steps.c.invoice_id))
+    )
+    return {row.invoice_id: row for row in (await session.execute(query)).all()}
+
+
+# Payments
+
+
+async def insert_payment(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(payments).values(**values))
+
+
+async def match_already_applied(session: AsyncSession, match_id: UUID) -> bool:
+    result = await session.execute(select(literal(1)).where(payments.c.match_id == match_id))
+    return result.first() is not None
+
+
+async def add_to_paid(
+    session: AsyncSession, org_id: UUID, invoice_id: UUID, amount: Decimal, now: datetime
+) -> None:
+    await session.execute(
+        update(invoices)
+        .where(invoices.c.organization_id == org_id, invoices.c.id == invoice_id)
+        .values(paid=invoices.c.paid + amount, updated_at=now)
+    )
+
+
+# Reminder steps (read model)
+
+
+async def replace_steps(
+    session: AsyncSession, org_id: UUID, invoice_id: UUID, steps: Sequence[dict[str, Any]]
+) -> None:
+    await session.execute(
+        delete(reminder_steps).where(
+            reminder_steps.c.organization_id == org_id, reminder_steps.c.invoice_id == invoice_id
+        )
+    )
+    if steps:
+        await session.execute(
+            insert(reminder_steps),
+            [{**step, "organization_id": org_id, "invoice_id": invoice_id} for step in steps],
+        )
+
+
+async def record_step_outcome(
+    session: AsyncSession,
+    org_id: UUID,
+    step_id: UUID,
+    status: str,
+    at: datetime,
+    reason: str | None,
+) -> None:
+    values = {"status": status, "at": at, "reason": reason}
+    await session.execute(
+        pg_insert(step_outcomes)
+        .values(step_id=step_id, organization_id=org_id, **values)
+        .on_conflict_do_update(index_elements=[step_outcomes.c.step_id], set_=values)
+    )
+    await session.execute(
+        update(reminder_steps)
+        .where(reminder_steps.c.organization_id == org_id, reminder_steps.c.step_id == step_id)
+        .values(status=status, sent_at=at if status == "sent" else None, reason=reason)
+    )
+
+
+async def step_outcomes_of(
+    session: AsyncSession, org_id: UUID, step_ids: Sequence[UUID]
+) -> dict[UUID, AnyRow]:
+    if not step_ids:
+        return {}
+    query = select(step_outcomes).where(
+        step_outcomes.c.organization_id == org_id, step_outcomes.c.step_id.in_(step_ids)
+    )
+    return {row.step_id: row for row in (await session.execute(query)).all()}
+
+
+async def organization_by_id(session: AsyncSession, org_id: UUID) -> AnyRow | None:
+    return (
+        await session.execute(select(organizations).where(organizations.c.id == org_id))
+    ).first()
+
+
+async def list_steps(session: AsyncSession, org_id: UUID, invoice_id: UUID) -> Sequence[AnyRow]:
+    query = (
+        select(reminder_steps)
+        .where(
+            reminder_steps.c.organization_id == org_id, reminder_steps.c.invoice_id == invoice_id
+        )
+        .order_by(reminder_steps.c.position)
+    )
+    return (await session.execute(query)).all()
+
+
+async def invoice_exists(session: AsyncSession, org_id: UUID, invoice_id: UUID) -> bool:
+    result = await session.execute(
+        select(literal(1)).where(invoices.c.organization_id == org_id, invoices.c.id == invoice_id)
+    )
+    return result.first() is not None
+
+
+# Activity
+
+
+async def add_activity(
+    session: AsyncSession,
+    org_id: UUID,
+    invoice_id: UUID,
+    at: datetime,
+    kind: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await session.execute(
+        insert(activity).values(
+            organization_id=org_id, invoice_id=invoice_id, at=at, kind=kind, detail=detail or {}
+        )
+    )
+
+
+async def list_activity(
+    session: AsyncSession, org_id: UUID, invoice_id: UUID, limit: int
+) -> Sequence[AnyRow]:
+    query = (
+        select(activity.c.at, activity.c.kind, activity.c.detail)
+        .where(activity.c.organization_id == org_id, activity.c.invoice_id == invoice_id)
+        .order_by(activity.c.at.desc(), activity.c.id.desc())
+        .limit(limit)
+    )
+    return (await session.execute(query)).all()
+
+
+# Reports
+
+AGING_BUCKETS = ("not_due", "1_30", "31_60", "61_90", "over_90")
+
+
+async def aging(
+    session: AsyncSession, org_id: UUID, today: date, currency: str
+) -> dict[str, tuple[int, int, Decimal]]:
+    """Open sent invoices by how late they are: bucket → (invoices, customers, balance)."""
+    late = literal(today) - invoices.c.due_date
+    bucket = case(
+        (late <= 0, "not_due"),
+        (late <= 30, "1_30"),
+        (late <= 60, "31_60"),
+        (late <= 90, "61_90"),
+        else_="over_90",
+    ).label("bucket")
+    query = (
+        select(
+            bucket,
+            func.count(),
+            func.count(func.distinct(invoices.c.customer_id)),
+            func.coalesce(func.sum(invoices.c.total - invoices.c.paid), 0),
+        )
+        .where(
+            invoices.c.organization_id == org_id,
+            invoices.c.sent_at.is_not(None),
+            invoices.c.paid < invoices.c.total,
+            invoices.c.currency == currency,
+        )
+        .group_by(bucket)
+    )
+    found = {
+        row[0]: (int(row[1]), int(row[2]), Decimal(row[3])) for row in await session.execute(query)
+    }
+    return {name: found.get(name, (0, 0, Decimal(0))) for name in AGING_BUCKETS}
