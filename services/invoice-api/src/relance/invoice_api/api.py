@@ -249,7 +249,7 @@ async def list_invoices(
     s: SessionDep,
     status_: Annotated[InvoiceStatus | None, Query(alias="status")] = None,
     customer_id: UUID | None = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] = None,
     payment_detected: bool | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,

@@ -168,8 +168,8 @@ async def update_customer(
         raise Conflict(f"a customer with external_id {changes['external_id']!r} exists")
     if "email" in changes and changes["email"] is not None:
         changes["email"] = str(changes["email"])
-    if "ibans" in changes and changes["ibans"] is not None:
-        changes["ibans"] = list(dict.fromkeys(changes["ibans"]))
+    if "ibans" in changes:  # null removes them all
+        changes["ibans"] = list(dict.fromkeys(changes["ibans"] or []))
     if not changes:
         return
     await repo.update_customer(session, tenant.id, customer_id, changes)

@@ -87,6 +87,15 @@ ExternalId = Annotated[str, Field(min_length=1, max_length=100)]
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000: refuse it here rather than fail at the insert
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise ValueError("text must not contain NUL characters")
+        return value
+
 
 class OrganizationIn(Input):
     name: Name
