@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
-from relance.common.events import to_record
+from relance.common.events import Event, to_record
 from relance.common.events.reminder_events import ReminderPlanned
-from relance.common.events.types import StepStatus
+from relance.common.events.types import StepKind, StepStatus, StepView
 from relance.common.kafka import EventProducer
-
-from .test_events import event_for, plan
 
 
 @pytest.fixture
@@ -24,17 +23,37 @@ def consumers() -> bool:
 async def test_the_consumer_applies_a_plan_published_on_the_broker(api, broker):
     org = await api.as_new_organization()
     invoice = await api.sent_invoice()
-    steps = plan(invoice["id"], [StepStatus.SKIPPED, StepStatus.PLANNED, StepStatus.PLANNED])
-    event = event_for(org, ReminderPlanned(invoice_id=uuid.UUID(invoice["id"]), steps=steps))
+    steps = tuple(
+        StepView(
+            step_id=uuid.uuid4(),
+            kind=kind,
+            severity=severity,
+            scheduled_for=datetime(2026, 3, day, 8, 0, tzinfo=UTC),
+            status=status,
+        )
+        for kind, severity, day, status in [
+            (StepKind.ISSUANCE, 0, 2, StepStatus.SKIPPED),
+            (StepKind.PRE_DUE, 1, 16, StepStatus.PLANNED),
+            (StepKind.DUE, 2, 31, StepStatus.PLANNED),
+        ]
+    )
+    event = Event.new(
+        ReminderPlanned(invoice_id=uuid.UUID(invoice["id"]), steps=steps),
+        source="scheduler",
+        organization_id=uuid.UUID(org["id"]),
+        time=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+    )
     producer = EventProducer(broker.bootstrap_servers, client_id="scheduler-stand-in")
     await producer.start()
     try:
         await producer.send_many([to_record(event)])
     finally:
         await producer.stop()
-    for _ in range(100):
+
+    shown: dict = {}
+    for _ in range(150):
         shown = (await api.get(f"/v1/invoices/{invoice['id']}")).json()
         if shown["next_step"]:
             break
         await asyncio.sleep(0.2)
-    assert shown["next_step"]["kind"] == "pre_due"
+    assert shown["next_step"] == {"kind": "pre_due", "scheduled_for": "2026-03-16T08:00:00Z"}
