@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from typing import Any
 
 import asyncpg
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import ARRAY, BigInteger, bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.db import Database, asyncpg_dsn
@@ -134,9 +135,15 @@ class OutboxRelay:
                 )
                 for row in rows
             )
-            await session.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
-        for row in rows:
-            EVENTS_PRODUCED.labels(row.event_type).inc()
+            # one array parameter: rendering 2,000 IN parameters cost more than the delete
+            await session.execute(
+                delete(outbox).where(
+                    outbox.c.id == func.any(bindparam("ids", type_=ARRAY(BigInteger)))
+                ),
+                {"ids": [row.id for row in rows]},
+            )
+        for event_type, count in Counter(row.event_type for row in rows).items():
+            EVENTS_PRODUCED.labels(event_type).inc(count)
         self.published += len(rows)
         return len(rows)
 
