@@ -57,7 +57,8 @@ def platform_router(readiness_checks: Mapping[str, Check]) -> APIRouter:
 
 async def _run(check: Check) -> str:
     try:
-        await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            await check()
     except Exception as exc:
         return f"error: {exc!r}"
     return "ok"

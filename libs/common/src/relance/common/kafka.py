@@ -84,10 +84,18 @@ class EventProducer:
             raise RuntimeError("the producer is not connected to the broker")
         return self._producer
 
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+    async def stop(self, give_up_after: float | None = None) -> None:
+        """Flush and disconnect. aiokafka can wait forever for a batch it cannot deliver:
+        after ``give_up_after`` seconds the producer is abandoned (what it held stays in the
+        outbox, since rows are deleted only once acknowledged)."""
+        if self._producer is None:
+            return
+        producer, self._producer = self._producer, None
+        try:
+            async with asyncio.timeout(give_up_after):
+                await producer.stop()
+        except TimeoutError:
+            log.error("the producer did not stop in time, abandoned", after_seconds=give_up_after)
 
     async def send(self, record: KafkaRecord) -> asyncio.Future[Any]:
         """Queue a record; the returned future resolves once the broker acknowledged it."""

@@ -60,6 +60,17 @@ async def add_events(session: AsyncSession, events: list[Event[Any]]) -> None:
     await session.execute(text(f"NOTIFY {CHANNEL}"))
 
 
+async def wait_until_woken(wake: asyncio.Event, seconds: float) -> None:
+    """Sleep until ``wake`` is set or ``seconds`` pass.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives as the
+    event is set, and the relay then ran on after its service had stopped it.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -97,8 +108,7 @@ class OutboxRelay:
                     log.warning("outbox relay could not publish, will retry", error=repr(exc))
                     await asyncio.sleep(self._retry_seconds)
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                await wait_until_woken(self._wake, self._poll_seconds)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):

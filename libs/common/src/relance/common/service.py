@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import errno
 import socket
 import sys
@@ -32,6 +31,8 @@ from relance.common.outbox import OutboxRelay
 from relance.common.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+STOP_SECONDS = 10.0  # how long a stopping service waits for each of its parts
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,16 @@ class Runtime:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.producer.stop()
+        if self._tasks:
+            # a task stuck in a library's cancellation must not hang the shutdown: name it
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+            for task in stuck:
+                log.error(
+                    "task did not stop in time, abandoned",
+                    task=task.get_name(),
+                    awaiting=" > ".join(awaited_frames(task.get_coro())),
+                )
+        await self.producer.stop(give_up_after=STOP_SECONDS)
         await self.database.dispose()
 
     async def check_broker(self) -> None:
@@ -118,6 +125,17 @@ class Runtime:
                 log.error(f"{what} stopped, restarting", error=repr(exc), retry_in_seconds=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+
+def awaited_frames(coro: Any) -> list[str]:
+    """Where a coroutine waits, outermost first: what a stuck task is stuck on."""
+    frames = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            frames.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return frames
 
 
 def create_app(
