@@ -3,7 +3,8 @@
 Each figure is printed on one line with its target and ``OK`` or ``SHORT``. A figure that
 falls short does not fail the run (timings on a shared machine are noisy); the exit code
 is 1 only when something is wrong rather than slow: events lost or duplicated by the relay,
-or the development stack not starting or not stopping cleanly.
+the development stack not starting or not stopping cleanly, or an invoice API request that
+failed or a row or page that is not what it should be.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import platform
 import time
 from collections.abc import Sequence
 
-from benchmarks import dev_stack, outbox_relay
+from benchmarks import dev_stack, invoice_api, outbox_relay
 
-BENCHMARKS = ("relay", "startup")
+BENCHMARKS = ("relay", "startup", "invoices-post", "invoices-list")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Measure Relance: outbox relay throughput against a bare aiokafka "
-        "producer (relay), and `make dev` start time with each service's idle memory "
-        "(startup). Prints figures; never asserts timings.",
+        "producer (relay), `make dev` start time with each service's idle memory "
+        "(startup), POST /v1/invoices throughput against a bare FastAPI app (invoices-post) "
+        "and GET /v1/invoices?status=to_collect latency over 100,000 invoices "
+        "(invoices-list). Prints figures; never asserts timings.",
     )
     parser.add_argument(
         "--only",
@@ -49,7 +52,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="print a cProfile of the relay's first round (which slows that round down)",
+        help="print a cProfile of the relay's first round, and of the invoice-api server "
+        "during invoices-post (which slows them down)",
+    )
+    parser.add_argument(
+        "--requests",
+        type=_positive,
+        default=invoice_api.DEFAULT_POSTS,
+        metavar="N",
+        help=f"POST /v1/invoices requests of invoices-post, and of its baseline "
+        f"(default: {invoice_api.DEFAULT_POSTS:,})",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=invoice_api.DEFAULT_CONCURRENCY,
+        metavar="C",
+        help=f"requests in flight in invoices-post (default: {invoice_api.DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--client",
+        choices=tuple(invoice_api.CLIENTS),
+        default="raw",
+        help="how invoices-post sends its requests: a minimal keep-alive HTTP/1.1 client on "
+        "asyncio streams (raw, the default: it leaves the CPU to the server), or one "
+        "httpx.AsyncClient per request in flight (httpx)",
+    )
+    parser.add_argument(
+        "--invoices",
+        type=_positive,
+        default=invoice_api.DEFAULT_LIST_INVOICES,
+        metavar="N",
+        help=f"invoices loaded for invoices-list (default: {invoice_api.DEFAULT_LIST_INVOICES:,})",
     )
     return parser.parse_args(argv)
 
@@ -75,6 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = outbox_relay.run(args.events, repeat=args.repeat, profile=args.profile) and ok
     if "startup" in selected:
         ok = dev_stack.run() and ok
+    if "invoices-post" in selected:
+        options = invoice_api.PostOptions(
+            args.requests, args.concurrency, args.client, profile=args.profile
+        )
+        ok = invoice_api.run_post(options) and ok
+    if "invoices-list" in selected:
+        ok = invoice_api.run_list(args.invoices) and ok
     print(f"benchmarks done in {time.monotonic() - started:.0f} s", flush=True)
     return 0 if ok else 1
 
