@@ -17,15 +17,15 @@ import time
 from collections import Counter
 from typing import Any
 
-import asyncpg
 from sqlalchemy import ARRAY, BigInteger, bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.common.db import Database, asyncpg_dsn
+from relance.common.db import Database
 from relance.common.events import Event, KafkaRecord, to_record
 from relance.common.kafka import EventProducer
 from relance.common.logging import get_logger
 from relance.common.metrics import EVENTS_PRODUCED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from relance.common.notify import keep_listening, wait_until_woken
 from relance.common.tables import outbox
 
 log = get_logger(__name__)
@@ -58,17 +58,6 @@ async def add_events(session: AsyncSession, events: list[Event[Any]]) -> None:
         )
     await session.execute(insert(outbox), rows)
     await session.execute(text(f"NOTIFY {CHANNEL}"))
-
-
-async def wait_until_woken(wake: asyncio.Event, seconds: float) -> None:
-    """Sleep until ``wake`` is set or ``seconds`` pass.
-
-    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives as the
-    event is set, and the relay then ran on after its service had stopped it.
-    """
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await wake.wait()
 
 
 class OutboxRelay:
@@ -174,19 +163,4 @@ class OutboxRelay:
         return int(count), age
 
     async def _listen(self) -> None:
-        """Keep a LISTEN connection open that wakes the relay; reconnect when it drops."""
-        while True:
-            try:
-                connection = await asyncpg.connect(asyncpg_dsn(self._database.url))
-            except Exception as exc:
-                log.warning("outbox listener cannot connect, polling only", error=repr(exc))
-                await asyncio.sleep(self._retry_seconds * 5)
-                continue
-            lost = asyncio.Event()
-            try:
-                connection.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await connection.add_listener(CHANNEL, lambda *_args: self._wake.set())
-                await lost.wait()
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.close()
+        await keep_listening(self._database.url, CHANNEL, self._wake, self._retry_seconds * 5)

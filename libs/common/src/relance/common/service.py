@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import functools
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -45,6 +46,8 @@ class ServiceSpec:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     routers: Sequence[APIRouter] = ()
     exception_handlers: Mapping[type[Exception], Any] = field(default_factory=dict)
+    # long-running loops of the service besides relay and consumer, restarted if they fail
+    workers: Mapping[str, Callable[[Runtime], Awaitable[None]]] = field(default_factory=dict)
 
 
 class Runtime:
@@ -74,6 +77,12 @@ class Runtime:
         if self.spec.consumes and self.settings.run_consumers:
             self._tasks.append(
                 asyncio.create_task(self._keep_running("consumer", self._consume), name="consumer")
+            )
+        for name, worker in self.spec.workers.items():
+            self._tasks.append(
+                asyncio.create_task(
+                    self._keep_running(name, functools.partial(worker, self)), name=name
+                )
             )
 
     async def stop(self) -> None:
@@ -115,10 +124,12 @@ class Runtime:
             await asyncio.shield(consumer.stop())
 
     async def _keep_running(self, what: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` until it returns (it has nothing to do), restarting it if it fails."""
         delay = 1.0
         while True:
             try:
                 await work()
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.common.service import Runtime
+from relance.common.deps import RuntimeDep, SessionDep
 from relance.common.tenancy import admin_token_matches, api_key_sha256, bearer_key, unknown_key
 from relance.invoice_api import operations as ops
 from relance.invoice_api import repository as repo
@@ -45,21 +44,8 @@ from relance.invoice_api.status import InvoiceStatus
 router = APIRouter(prefix="/v1")
 
 
-def runtime(request: Request) -> Runtime:
-    found: Runtime = request.app.state.runtime
-    return found
-
-
-async def session(rt: Annotated[Runtime, Depends(runtime)]) -> AsyncIterator[AsyncSession]:
-    async with rt.database.transaction() as s:
-        yield s
-
-
-SessionDep = Annotated[AsyncSession, Depends(session)]
-
-
 async def tenant(
-    rt: Annotated[Runtime, Depends(runtime)],
+    rt: RuntimeDep,
     s: SessionDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Tenant:
@@ -117,7 +103,7 @@ def error_responses() -> dict[type[Exception], Any]:
 )
 async def create_organization(
     body: OrganizationIn,
-    rt: Annotated[Runtime, Depends(runtime)],
+    rt: RuntimeDep,
     s: SessionDep,
     x_admin_token: Annotated[str | None, Header()] = None,
 ) -> OrganizationCreated:

@@ -1,9 +1,31 @@
-"""Composition root of the scheduler: what it reads, what it serves. Nothing else."""
+"""Composition root of the scheduler: what it reads, what it serves, what it runs. Nothing else."""
 
-from relance.common.events import invoice_events, payment_events
-from relance.common.service import ServiceSpec
+from relance.common.events import (
+    invoice_events,
+    notification_events,
+    organization_events,
+    payment_events,
+)
+from relance.common.service import Runtime, ServiceSpec
 from relance.common.service import main as run_service
+from relance.scheduler.api import router
+from relance.scheduler.firing import StepFiring
+from relance.scheduler.handlers import HANDLERS
 from relance.scheduler.settings import SchedulerSettings
+
+
+async def fire_steps(runtime: Runtime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, SchedulerSettings)
+    if not settings.run_firing:
+        return
+    await StepFiring(
+        runtime.database,
+        runtime.clock,
+        batch_size=settings.firing_batch_size,
+        poll_seconds=settings.firing_poll_seconds,
+    ).run()
+
 
 SPEC = ServiceSpec(
     name="scheduler",
@@ -13,7 +35,15 @@ SPEC = ServiceSpec(
         "Plans every invoice's reminders by the rules and fires each step at its time, "
         "exactly once."
     ),
-    consumes=(invoice_events.TOPIC, payment_events.TOPIC),
+    consumes=(
+        organization_events.TOPIC,
+        invoice_events.TOPIC,
+        payment_events.TOPIC,
+        notification_events.TOPIC,
+    ),
+    handlers=HANDLERS,
+    routers=(router,),
+    workers={"firing": fire_steps},
 )
 
 

@@ -36,6 +36,7 @@ ESCALATIONS = (StepKind.ESCALATION_1, StepKind.ESCALATION_2, StepKind.ESCALATION
 ESCALATION_GAP_BD = 5
 OVERDUE_AFTER_BD = 6
 EARLY_SEND_MIN_DAYS = 4  # Δ from which an invoice counts as sent early (case A)
+SCHEDULED_PAYMENT_GRACE_BD = 2  # a scheduled payment holds until P + 2 business days
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,10 @@ class ReminderRules:
     country: str = "FR"
     timezone: str = "Europe/Paris"
     reminder_time: time = time(9, 0)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +128,27 @@ def escalations_after(start: date, calendar: BusinessCalendar) -> list[tuple[Ste
         day = calendar.add_business_days(day, ESCALATION_GAP_BD)
         steps.append((kind, day))
     return steps
+
+
+def schedule_hold_ends(planned_on: date, rules: ReminderRules) -> datetime:
+    """When a payment announced for ``planned_on`` stops holding the reminders.
+
+    The invoice stays ``scheduled`` up to P + 2 business days; the steps it held may go
+    on the next business day after that, at the reminder time.
+    """
+    calendar = BusinessCalendar(rules.country)
+    day = calendar.add_business_days(planned_on, SCHEDULED_PAYMENT_GRACE_BD + 1)
+    return datetime.combine(day, rules.reminder_time, tzinfo=ZoneInfo(rules.timezone))
+
+
+def steps_after_due_date_change(
+    new_plan: list[PlannedStep], kept_kinds: set[StepKind]
+) -> list[PlannedStep]:
+    """The steps of the plan for a new due date that replace those still waiting.
+
+    Steps that already went out (or were skipped, or failed) stay as they are; a kind that
+    already went out is not sent again, and ``issuance`` never is.
+    """
+    return [
+        step for step in new_plan if step.kind != StepKind.ISSUANCE and step.kind not in kept_kinds
+    ]

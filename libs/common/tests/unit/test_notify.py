@@ -1,8 +1,8 @@
-"""The relay's sleep: woken early, and always stoppable."""
+"""A polling loop's sleep: woken early, and always stoppable."""
 
 import asyncio
 
-from relance.common.outbox import wait_until_woken
+from relance.common.notify import wait_until_woken
 
 
 async def test_a_wake_ends_the_sleep_before_its_time():

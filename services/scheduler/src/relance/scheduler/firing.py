@@ -1,0 +1,120 @@
+"""The loop that fires due steps: claims them in batches and writes their ``reminder.due``
+to the outbox in the claiming transaction.
+
+Any number of replicas may run it: a claim takes only rows no other transaction holds
+(``FOR UPDATE SKIP LOCKED``) and marks them fired before it commits, so each step is fired
+once. A crash before the commit leaves the steps due for the next claim; after it, their
+events are in the outbox and the relay publishes them. Between claims the loop sleeps
+until the next step's time, or until a NOTIFY says a sooner one was planned, and never
+longer than the poll interval (a notification can be lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import Counter
+
+from relance.common.clock import Clock
+from relance.common.db import Database
+from relance.common.events import Event
+from relance.common.events.reminder_events import ReminderDue
+from relance.common.events.types import StepKind
+from relance.common.logging import get_logger
+from relance.common.notify import keep_listening, wait_until_woken
+from relance.common.outbox import add_events
+from relance.scheduler import repository as repo
+from relance.scheduler.handlers import SOURCE, publish_plan
+
+log = get_logger(__name__)
+
+STEPS_FIRED = Counter("relance_steps_fired_total", "Reminder steps handed to the notifier")
+STEPS_SKIPPED = Counter(
+    "relance_steps_skipped_total", "Due steps skipped because a later step was due as well"
+)
+
+
+class StepFiring:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        *,
+        batch_size: int = 1000,
+        poll_seconds: float = 1.0,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self._database = database
+        self._clock = clock
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retry_seconds = retry_seconds
+        self._wake = asyncio.Event()
+        self.fired = 0
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(
+            keep_listening(self._database.url, repo.STEPS_CHANNEL, self._wake), name="steps-listen"
+        )
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    while await self.fire_due() == self._batch_size:
+                        pass
+                    sleep = await self._seconds_to_next_step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("could not fire due steps, will retry", error=repr(exc))
+                    sleep = self._retry_seconds
+                await wait_until_woken(self._wake, sleep)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def fire_due(self) -> int:
+        """Claim one batch of due steps and write what they cause; return how many."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            claimed = await repo.claim_due_steps(session, now, self._batch_size)
+            if not claimed:
+                return 0
+            fired = [row for row in claimed if not row.superseded]
+            await add_events(session, [due_event(row, now) for row in fired])
+            skipped_invoices = {row.invoice_id: row for row in claimed if row.superseded}
+            for row in skipped_invoices.values():
+                # skipped steps change the plan a person sees: publish it again
+                await publish_plan(
+                    session, row.invoice_id, organization_id=row.organization_id, at=now
+                )
+        STEPS_FIRED.inc(len(fired))
+        STEPS_SKIPPED.inc(len(claimed) - len(fired))
+        self.fired += len(fired)
+        return len(claimed)
+
+    async def _seconds_to_next_step(self) -> float:
+        async with self._database.transaction() as session:
+            next_at = await repo.next_fire_at(session)
+        if next_at is None:
+            return self._poll_seconds
+        return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
+
+
+def due_event(row: Any, now: datetime) -> Event[ReminderDue]:
+    return Event.new(
+        ReminderDue(
+            invoice_id=row.invoice_id,
+            step_id=row.id,
+            kind=StepKind(row.kind),
+            severity=row.severity,
+            scheduled_for=row.scheduled_for,
+        ),
+        source=SOURCE,
+        organization_id=row.organization_id,
+        time=now,
+    )
