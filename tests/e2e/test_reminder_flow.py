@@ -1,0 +1,75 @@
+"""An invoice sent through invoice-api is planned by the scheduler, and the plan shows on
+the invoice: the services talk through the broker as they do under `make dev`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from relance.devstack.supervisor import DEV_ADMIN_TOKEN
+
+from .conftest import DevRun
+
+pytestmark = pytest.mark.e2e
+
+
+def eventually(read: Any, accept: Any, within: float = 60.0) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = read()
+        if accept(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
+
+
+def test_a_sent_invoice_shows_its_plan_and_next_step(dev_run: DevRun):
+    dev_run.wait_ready()
+    api = f"http://127.0.0.1:{dev_run.port_base}"
+    scheduler = f"http://127.0.0.1:{dev_run.port_base + 1}"
+    with httpx.Client(timeout=10) as client:
+        org = client.post(
+            f"{api}/v1/organizations",
+            json={"name": "Atelier Dupont"},
+            headers={"X-Admin-Token": DEV_ADMIN_TOKEN},
+        ).json()
+        auth = {"Authorization": f"Bearer {org['api_key']}"}
+        customer = client.post(
+            f"{api}/v1/customers",
+            json={"name": "Boulangerie Martin", "email": "compta@martin.example"},
+            headers=auth,
+        ).json()
+        today = time.strftime("%Y-%m-%d")
+        invoice = client.post(
+            f"{api}/v1/invoices",
+            json={
+                "customer_id": customer["id"],
+                "number": "FA-E2E-1",
+                "issue_date": today,
+                "due_date": f"{int(today[:4]) + 1}{today[4:]}",
+                "currency": "EUR",
+                "total": "1200.00",
+            },
+            headers=auth,
+        ).json()
+        assert client.post(f"{api}/v1/invoices/{invoice['id']}/send", headers=auth).is_success
+
+        # the scheduler learnt the organization's key and planned the invoice
+        plan = eventually(
+            lambda: client.get(f"{scheduler}/v1/invoices/{invoice['id']}/plan", headers=auth),
+            lambda answer: answer.status_code == 200,
+        )
+        assert plan.status_code == 200, plan.text
+        kinds = [step["kind"] for step in plan.json()["items"]]
+        assert kinds[:3] == ["issuance", "pre_due", "due"]
+
+        # invoice-api shows the plan from reminder.planned
+        reminders = eventually(
+            lambda: client.get(f"{api}/v1/invoices/{invoice['id']}/reminders", headers=auth),
+            lambda answer: len(answer.json()["items"]) == len(kinds),
+        ).json()["items"]
+        assert [step["kind"] for step in reminders] == kinds
+        shown = client.get(f"{api}/v1/invoices/{invoice['id']}", headers=auth).json()
+        assert shown["next_step"]["kind"] in {"issuance", "pre_due"}
