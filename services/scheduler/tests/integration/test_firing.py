@@ -117,6 +117,12 @@ async def test_a_suggestion_read_before_the_invoice_was_planned_still_holds(sche
     assert await scheduler.fire_at(SENT) == []
 
 
+async def test_a_suggestion_from_another_organization_holds_nothing(scheduler):
+    invoice = await scheduler.send(sent_at=SENT, due=DUE)
+    await scheduler.apply(suggestion(invoice, uuid.uuid4()), uuid.uuid4())
+    assert [f["kind"] for f in await scheduler.fire_at(SENT)] == ["issuance"]
+
+
 async def test_a_late_suggestion_of_a_decided_match_does_not_hold_again(scheduler):
     invoice = await scheduler.send(sent_at=SENT, due=DUE)
     match = uuid.uuid4()

@@ -123,6 +123,7 @@ async def reschedule(session: AsyncSession, invoice_id: UUID) -> None:
                 WHEN EXISTS (
                     SELECT 1 FROM suggestions
                     WHERE suggestions.invoice_id = :invoice_id AND suggestions.pending
+                      AND suggestions.organization_id = plans.organization_id
                 ) THEN NULL
                 ELSE greatest(steps.scheduled_for, plans.hold_until)
             END
