@@ -1,8 +1,11 @@
-"""An invoice sent through invoice-api is planned by the scheduler, and the plan shows on
-the invoice: the services talk through the broker as they do under `make dev`."""
+"""An invoice sent through invoice-api is planned by the scheduler, its issuance email is
+sent by the notifier and reaches the SMTP catcher, and all of it shows on the invoice: the
+services talk through the broker as they do under `make dev`."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import time
 from typing import Any
 
@@ -25,7 +28,7 @@ def eventually(read: Any, accept: Any, within: float = 60.0) -> Any:
         time.sleep(0.3)
 
 
-def test_a_sent_invoice_shows_its_plan_and_next_step(dev_run: DevRun):
+def test_a_sent_invoice_is_planned_emailed_and_shown(dev_run: DevRun):
     dev_run.wait_ready()
     api = f"http://127.0.0.1:{dev_run.port_base}"
     scheduler = f"http://127.0.0.1:{dev_run.port_base + 1}"
@@ -73,3 +76,30 @@ def test_a_sent_invoice_shows_its_plan_and_next_step(dev_run: DevRun):
         assert [step["kind"] for step in reminders] == kinds
         shown = client.get(f"{api}/v1/invoices/{invoice['id']}", headers=auth).json()
         assert shown["next_step"]["kind"] in {"issuance", "pre_due"}
+
+        # the notifier sent the issuance email; the catcher kept it
+        mails = eventually(lambda: caught(dev_run), lambda found: len(found) >= 1)
+        [issuance] = mails
+        assert issuance["X-Invoice-Id"] == invoice["id"]
+        assert issuance["X-Reminder-Kind"] == "issuance"
+        assert "FA-E2E-1" in issuance["Subject"]
+        assert issuance["To"] == "compta@martin.example"
+
+        # and invoice-api shows it in the activity feed and on the step
+        activity = eventually(
+            lambda: client.get(f"{api}/v1/invoices/{invoice['id']}/activity", headers=auth),
+            lambda answer: any(i["kind"] == "email.sent" for i in answer.json()["items"]),
+        ).json()["items"]
+        assert any(i["kind"] == "email.sent" for i in activity), activity
+        steps = eventually(
+            lambda: client.get(f"{api}/v1/invoices/{invoice['id']}/reminders", headers=auth),
+            lambda answer: answer.json()["items"][0]["status"] == "sent",
+        ).json()["items"]
+        assert steps[0]["status"] == "sent"
+
+
+def caught(run: DevRun) -> list[Any]:
+    return [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in sorted((run.data_dir / "mail").glob("*.eml"))
+    ]

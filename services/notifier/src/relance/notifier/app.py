@@ -1,16 +1,49 @@
-"""Composition root of the notifier: what it reads, what it serves. Nothing else."""
+"""Composition root of the notifier: what it reads, what it serves, what it runs. Nothing else."""
 
-from relance.common.events import invoice_events, payment_events, reminder_events
-from relance.common.service import ServiceSpec
+from relance.common.events import invoice_events, organization_events, reminder_events
+from relance.common.service import Runtime, ServiceSpec
 from relance.common.service import main as run_service
+from relance.notifier.handlers import HANDLERS
+from relance.notifier.mail import SmtpConnection
+from relance.notifier.sending import EmailSending
 from relance.notifier.settings import NotifierSettings
+
+
+async def send_emails(runtime: Runtime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, NotifierSettings)
+    if not settings.run_sending:
+        return
+    smtp = SmtpConnection(
+        settings.smtp_host,
+        settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        starttls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+    )
+    await EmailSending(
+        runtime.database,
+        runtime.clock,
+        smtp,
+        mail_from=settings.mail_from,
+        batch_size=settings.sending_batch_size,
+        poll_seconds=settings.sending_poll_seconds,
+        retry_seconds=settings.send_retry_seconds,
+        max_attempts=settings.send_max_attempts,
+        # a claimed batch is sent one email after the other: the lease covers them all
+        lease_seconds=settings.smtp_timeout_seconds * (settings.sending_batch_size + 1),
+    ).run()
+
 
 SPEC = ServiceSpec(
     name="notifier",
     package="relance.notifier",
     settings_cls=NotifierSettings,
     description="Renders and sends reminder emails over SMTP, and delivers partner webhooks.",
-    consumes=(invoice_events.TOPIC, reminder_events.TOPIC, payment_events.TOPIC),
+    consumes=(organization_events.TOPIC, invoice_events.TOPIC, reminder_events.TOPIC),
+    handlers=HANDLERS,
+    workers={"sending": send_emails},
 )
 
 

@@ -8,3 +8,13 @@ from relance.common.settings import ServiceSettings
 class NotifierSettings(ServiceSettings):
     port: int = Field(default=8002, ge=1, le=65535)
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/relance_notifier"
+    # the loop that sends due emails; every replica may run it (claims use SKIP LOCKED)
+    run_sending: bool = True
+    sending_batch_size: int = Field(default=50, ge=1, le=1000)
+    sending_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # temporary SMTP failures are retried with doubling delays from this one, this many times
+    send_retry_seconds: float = Field(default=30.0, gt=0)
+    send_max_attempts: int = Field(default=8, ge=1, le=30)
+    # the sender when the organization has none
+    mail_from: str = "Relance <no-reply@relance.localhost>"

@@ -1,0 +1,88 @@
+"""What the notifier does with each event it reads: keeps its copy of invoices, and turns
+each ``reminder.due`` into one delivery (a repeated one changes nothing)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance.common import tenants
+from relance.common.events import Event
+from relance.common.events.invoice_events import InvoiceSent, InvoiceUpdated, PaymentReported
+from relance.common.events.reminder_events import ReminderDue
+from relance.common.kafka import Handler
+from relance.common.logging import get_logger
+from relance.notifier import repository as repo
+from relance.notifier.mail import message_id_for
+
+log = get_logger(__name__)
+
+
+async def on_invoice_changed(
+    session: AsyncSession, event: Event[InvoiceSent] | Event[InvoiceUpdated]
+) -> None:
+    data = event.data
+    org, customer, invoice = data.organization, data.customer, data.invoice
+    await repo.save_invoice(
+        session,
+        {
+            "invoice_id": data.invoice_id,
+            "organization_id": event.organization_id,
+            "organization_name": org.name,
+            "organization_country": org.country,
+            "organization_locale": org.locale,
+            "timezone": org.timezone,
+            "sender_email": org.sender_email,
+            "customer_name": customer.name,
+            "customer_email": customer.email,
+            "customer_locale": customer.locale,
+            "number": invoice.number,
+            "currency": invoice.currency,
+            "total": invoice.total,
+            "balance": invoice.balance,
+            "due_date": invoice.due_date,
+            "payment_reference": invoice.payment_reference,
+            "as_of": event.time,
+        },
+    )
+
+
+async def on_payment_reported(session: AsyncSession, event: Event[PaymentReported]) -> None:
+    # the next email quotes the balance after this payment
+    await repo.set_amounts(
+        session,
+        event.organization_id,
+        event.data.invoice_id,
+        total=event.data.total,
+        balance=event.data.balance,
+        as_of=event.time,
+    )
+
+
+async def on_reminder_due(session: AsyncSession, event: Event[ReminderDue]) -> None:
+    data = event.data
+    created = await repo.add_delivery(
+        session,
+        {
+            "step_id": data.step_id,
+            "organization_id": event.organization_id,
+            "invoice_id": data.invoice_id,
+            "kind": data.kind.value,
+            "severity": data.severity,
+            "state": "pending",
+            "next_attempt_at": event.time,
+            "message_id": message_id_for(data.step_id),
+        },
+    )
+    if not created:
+        log.info(
+            "step already has a delivery, repeated reminder.due ignored", step=str(data.step_id)
+        )
+
+
+HANDLERS: dict[str, Handler] = {
+    **tenants.HANDLERS,
+    InvoiceSent.event_type: on_invoice_changed,
+    InvoiceUpdated.event_type: on_invoice_changed,
+    PaymentReported.event_type: on_payment_reported,
+    ReminderDue.event_type: on_reminder_due,
+}

@@ -1,0 +1,143 @@
+"""Every SQL statement of the notifier, and only here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance.notifier.tables import deliveries, invoices
+
+AnyRow = Row[Any]
+DELIVERIES_CHANNEL = "relance_deliveries"
+
+
+async def save_invoice(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Keep the invoice as the event describes it, unless a newer event already did."""
+    statement = insert(invoices).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[invoices.c.invoice_id],
+            set_={n: statement.excluded[n] for n in values if n != "invoice_id"},
+            where=(invoices.c.as_of <= statement.excluded.as_of)
+            & (invoices.c.organization_id == statement.excluded.organization_id),
+        )
+    )
+
+
+async def set_amounts(
+    session: AsyncSession,
+    organization_id: UUID,
+    invoice_id: UUID,
+    *,
+    total: Any,
+    balance: Any,
+    as_of: datetime,
+) -> None:
+    await session.execute(
+        update(invoices)
+        .where(
+            invoices.c.invoice_id == invoice_id,
+            invoices.c.organization_id == organization_id,
+            invoices.c.as_of <= as_of,
+        )
+        .values(total=total, balance=balance, as_of=as_of)
+    )
+
+
+async def invoice_of(
+    session: AsyncSession, organization_id: UUID, invoice_id: UUID
+) -> AnyRow | None:
+    result = await session.execute(
+        select(invoices).where(
+            invoices.c.invoice_id == invoice_id, invoices.c.organization_id == organization_id
+        )
+    )
+    return result.first()
+
+
+async def add_delivery(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """A delivery for a step; False if the step already has one (a repeated reminder.due)."""
+    result = await session.execute(
+        insert(deliveries).values(**values).on_conflict_do_nothing().returning(deliveries.c.step_id)
+    )
+    await session.execute(text(f"NOTIFY {DELIVERIES_CHANNEL}"))
+    return result.first() is not None
+
+
+CLAIM_DELIVERIES = text(
+    """
+    WITH due AS (
+        SELECT step_id FROM deliveries
+        WHERE state IN ('pending', 'sending') AND next_attempt_at <= :now
+        ORDER BY next_attempt_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE deliveries SET
+        state = CASE WHEN deliveries.state = 'sending' THEN 'failed' ELSE 'sending' END,
+        attempts = deliveries.attempts + CASE WHEN deliveries.state = 'sending' THEN 0 ELSE 1 END,
+        next_attempt_at = :lease_until,
+        last_error = CASE WHEN deliveries.state = 'sending' THEN :in_doubt
+                          ELSE deliveries.last_error END,
+        done_at = CASE WHEN deliveries.state = 'sending' THEN :now END
+    FROM due
+    WHERE deliveries.step_id = due.step_id
+    RETURNING deliveries.*
+    """
+)
+IN_DOUBT = (
+    "the notifier stopped while sending this email: it may have reached the mail server; "
+    "not sent again, to never send it twice"
+)
+
+
+async def claim_deliveries(
+    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+) -> list[AnyRow]:
+    """Take up to ``limit`` due deliveries, marked ``sending`` until ``lease_until``.
+
+    A delivery still ``sending`` when its lease ran out was interrupted mid-send: it comes
+    back ``failed`` (in doubt), never ``sending`` again.
+    """
+    result = await session.execute(
+        CLAIM_DELIVERIES,
+        {"now": now, "lease_until": lease_until, "limit": limit, "in_doubt": IN_DOUBT},
+    )
+    return list(result.all())
+
+
+async def finish_delivery(
+    session: AsyncSession,
+    step_id: UUID,
+    state: str,
+    at: datetime,
+    *,
+    recipient: str | None = None,
+    error: str | None = None,
+) -> None:
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.step_id == step_id)
+        .values(state=state, done_at=at, recipient=recipient, last_error=error)
+    )
+
+
+async def retry_delivery(session: AsyncSession, step_id: UUID, at: datetime, error: str) -> None:
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.step_id == step_id)
+        .values(state="pending", next_attempt_at=at, last_error=error)
+    )
+
+
+async def next_delivery_at(session: AsyncSession) -> datetime | None:
+    return await session.scalar(
+        select(func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.state.in_(("pending", "sending"))
+        )
+    )

@@ -1,0 +1,205 @@
+"""The loop that sends due emails, each at most once.
+
+A claim marks due deliveries ``sending`` and commits before any SMTP transaction begins;
+the outcome is written afterwards with its ``email.sent`` or ``email.failed`` in the same
+transaction. A notifier killed mid-send leaves deliveries ``sending``: when their lease
+ends they are not sent again but failed as "in doubt", which a person can check. Each
+email is rendered when it is sent, from the notifier's copy of the invoice, so it quotes
+the balance of that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter
+
+from relance.common.clock import Clock, local_today
+from relance.common.db import Database
+from relance.common.events import Event
+from relance.common.events.notification_events import EmailFailed, EmailSent
+from relance.common.events.types import StepKind
+from relance.common.logging import get_logger
+from relance.common.notify import keep_listening, wait_until_woken
+from relance.common.outbox import add_event
+from relance.notifier import repository as repo
+from relance.notifier.mail import Envelope, SendFailed, SmtpConnection, build_message
+from relance.notifier.rendering import MailFacts, language_for, render_mail
+
+log = get_logger(__name__)
+SOURCE = "notifier"
+EMAILS = Counter("relance_emails_total", "Emails by outcome", ["outcome"])
+NO_EMAIL = "the customer has no email address"
+UNKNOWN_INVOICE = "the invoice is not known to the notifier yet"
+
+
+class EmailSending:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        smtp: SmtpConnection,
+        *,
+        mail_from: str,
+        batch_size: int = 50,
+        poll_seconds: float = 1.0,
+        retry_seconds: float = 30.0,
+        max_attempts: int = 8,
+        lease_seconds: float = 600.0,
+    ) -> None:
+        self._database = database
+        self._clock = clock
+        self._smtp = smtp
+        self._mail_from = mail_from
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retry_seconds = retry_seconds
+        self._max_attempts = max_attempts
+        self._lease = timedelta(seconds=lease_seconds)
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(
+            keep_listening(self._database.url, repo.DELIVERIES_CHANNEL, self._wake)
+        )
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    while await self.send_due() == self._batch_size:
+                        pass
+                    sleep = await self._seconds_to_next()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("could not send due emails, will retry", error=repr(exc))
+                    sleep = self._poll_seconds
+                await wait_until_woken(self._wake, sleep)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            await self._smtp.close()
+
+    async def send_due(self) -> int:
+        """Claim one batch of due deliveries and send them; return how many were claimed."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            claimed = await repo.claim_deliveries(session, now, now + self._lease, self._batch_size)
+            for row in claimed:
+                if row.state == "failed":  # in doubt: interrupted mid-send
+                    await add_event(session, failed_event(row, repo.IN_DOUBT, now))
+                    EMAILS.labels("in_doubt").inc()
+        for row in claimed:
+            if row.state == "sending":
+                await self._send(row)
+        return len(claimed)
+
+    async def _send(self, delivery: Any) -> None:
+        async with self._database.transaction() as session:
+            invoice = await repo.invoice_of(session, delivery.organization_id, delivery.invoice_id)
+        try:
+            if invoice is None:
+                raise SendFailed(UNKNOWN_INVOICE, permanent=False)
+            if not invoice.customer_email:
+                raise SendFailed(NO_EMAIL, permanent=True)
+            await self._smtp.send(self._message(delivery, invoice))
+        except SendFailed as failure:
+            await self._failed(delivery, failure)
+            return
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            await repo.finish_delivery(
+                session, delivery.step_id, "sent", now, recipient=invoice.customer_email
+            )
+            await add_event(session, sent_event(delivery, invoice.customer_email, now))
+        EMAILS.labels("sent").inc()
+
+    def _message(self, delivery: Any, invoice: Any) -> Any:
+        kind = StepKind(delivery.kind)
+        facts = MailFacts(
+            organization=invoice.organization_name,
+            organization_country=invoice.organization_country,
+            customer=invoice.customer_name,
+            number=invoice.number,
+            currency=invoice.currency,
+            total=invoice.total,
+            balance=invoice.balance,
+            due_date=invoice.due_date,
+            payment_reference=invoice.payment_reference,
+        )
+        language = language_for(invoice.customer_locale, invoice.organization_locale)
+        mail = render_mail(kind, language, facts, local_today(self._clock, invoice.timezone))
+        envelope = Envelope(
+            sender=invoice.sender_email or self._mail_from,
+            recipient=invoice.customer_email,
+            invoice_id=delivery.invoice_id,
+            kind=kind.value,
+            message_id=delivery.message_id,
+            date=self._clock.now(),
+        )
+        return build_message(envelope, mail)
+
+    async def _failed(self, delivery: Any, failure: SendFailed) -> None:
+        now = self._clock.now()
+        give_up = failure.permanent or delivery.attempts >= self._max_attempts
+        async with self._database.transaction() as session:
+            if give_up:
+                await repo.finish_delivery(
+                    session, delivery.step_id, "failed", now, error=failure.reason
+                )
+                await add_event(session, failed_event(delivery, failure.reason, now))
+            else:
+                delay = self._retry_seconds * 2 ** (delivery.attempts - 1)
+                await repo.retry_delivery(
+                    session, delivery.step_id, now + timedelta(seconds=delay), failure.reason
+                )
+        EMAILS.labels("failed" if give_up else "retried").inc()
+        log.warning(
+            "email not sent",
+            step=str(delivery.step_id),
+            reason=failure.reason,
+            final=give_up,
+            attempts=delivery.attempts,
+        )
+
+    async def _seconds_to_next(self) -> float:
+        async with self._database.transaction() as session:
+            next_at = await repo.next_delivery_at(session)
+        if next_at is None:
+            return self._poll_seconds
+        return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
+
+
+def sent_event(delivery: Any, recipient: str, at: datetime) -> Event[EmailSent]:
+    return Event.new(
+        EmailSent(
+            invoice_id=delivery.invoice_id,
+            step_id=delivery.step_id,
+            kind=StepKind(delivery.kind),
+            message_id=delivery.message_id,
+            recipient=recipient,
+            sent_at=at,
+        ),
+        source=SOURCE,
+        organization_id=delivery.organization_id,
+        time=at,
+    )
+
+
+def failed_event(delivery: Any, reason: str, at: datetime) -> Event[EmailFailed]:
+    return Event.new(
+        EmailFailed(
+            invoice_id=delivery.invoice_id,
+            step_id=delivery.step_id,
+            kind=StepKind(delivery.kind),
+            reason=reason,
+            failed_at=at,
+        ),
+        source=SOURCE,
+        organization_id=delivery.organization_id,
+        time=at,
+    )
