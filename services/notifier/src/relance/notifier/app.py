@@ -1,12 +1,19 @@
 """Composition root of the notifier: what it reads, what it serves, what it runs. Nothing else."""
 
-from relance.common.events import invoice_events, organization_events, reminder_events
+from relance.common.events import (
+    invoice_events,
+    organization_events,
+    payment_events,
+    reminder_events,
+)
 from relance.common.service import Runtime, ServiceSpec
 from relance.common.service import main as run_service
+from relance.notifier.api import router
 from relance.notifier.handlers import HANDLERS
 from relance.notifier.mail import SmtpConnection
 from relance.notifier.sending import EmailSending
 from relance.notifier.settings import NotifierSettings
+from relance.notifier.webhooks import WebhookDelivery
 
 
 async def send_emails(runtime: Runtime) -> None:
@@ -36,14 +43,33 @@ async def send_emails(runtime: Runtime) -> None:
     ).run()
 
 
+async def deliver_webhooks(runtime: Runtime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, NotifierSettings)
+    if not settings.run_webhooks:
+        return
+    await WebhookDelivery(
+        runtime.database,
+        runtime.clock,
+        concurrency=settings.webhook_concurrency,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    ).run()
+
+
 SPEC = ServiceSpec(
     name="notifier",
     package="relance.notifier",
     settings_cls=NotifierSettings,
     description="Renders and sends reminder emails over SMTP, and delivers partner webhooks.",
-    consumes=(organization_events.TOPIC, invoice_events.TOPIC, reminder_events.TOPIC),
+    consumes=(
+        organization_events.TOPIC,
+        invoice_events.TOPIC,
+        reminder_events.TOPIC,
+        payment_events.TOPIC,
+    ),
     handlers=HANDLERS,
-    workers={"sending": send_emails},
+    routers=(router,),
+    workers={"sending": send_emails, "webhooks": deliver_webhooks},
 )
 
 

@@ -3,16 +3,27 @@ each ``reminder.due`` into one delivery (a repeated one changes nothing)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common import tenants
 from relance.common.events import Event
-from relance.common.events.invoice_events import InvoiceSent, InvoiceUpdated, PaymentReported
+from relance.common.events.invoice_events import (
+    InvoiceHandedToCollection,
+    InvoiceSent,
+    InvoiceUpdated,
+    PaymentReported,
+    PaymentScheduled,
+    RemindersSuspended,
+)
+from relance.common.events.payment_events import PaymentMatched, PaymentSuggested
 from relance.common.events.reminder_events import ReminderDue
 from relance.common.kafka import Handler
 from relance.common.logging import get_logger
 from relance.notifier import repository as repo
 from relance.notifier.mail import message_id_for
+from relance.notifier.webhooks import fan_out
 
 log = get_logger(__name__)
 
@@ -44,6 +55,7 @@ async def on_invoice_changed(
             "as_of": event.time,
         },
     )
+    await fan_out(session, event)
 
 
 async def on_payment_reported(session: AsyncSession, event: Event[PaymentReported]) -> None:
@@ -56,6 +68,7 @@ async def on_payment_reported(session: AsyncSession, event: Event[PaymentReporte
         balance=event.data.balance,
         as_of=event.time,
     )
+    await fan_out(session, event)
 
 
 async def on_reminder_due(session: AsyncSession, event: Event[ReminderDue]) -> None:
@@ -79,10 +92,19 @@ async def on_reminder_due(session: AsyncSession, event: Event[ReminderDue]) -> N
         )
 
 
+async def tell_partners(session: AsyncSession, event: Event[Any]) -> None:
+    await fan_out(session, event)
+
+
 HANDLERS: dict[str, Handler] = {
     **tenants.HANDLERS,
     InvoiceSent.event_type: on_invoice_changed,
     InvoiceUpdated.event_type: on_invoice_changed,
     PaymentReported.event_type: on_payment_reported,
     ReminderDue.event_type: on_reminder_due,
+    PaymentScheduled.event_type: tell_partners,
+    RemindersSuspended.event_type: tell_partners,
+    InvoiceHandedToCollection.event_type: tell_partners,
+    PaymentSuggested.event_type: tell_partners,
+    PaymentMatched.event_type: tell_partners,
 }

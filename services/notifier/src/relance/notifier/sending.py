@@ -28,6 +28,7 @@ from relance.common.outbox import add_event
 from relance.notifier import repository as repo
 from relance.notifier.mail import Envelope, SendFailed, SmtpConnection, build_message
 from relance.notifier.rendering import MailFacts, language_for, render_mail
+from relance.notifier.webhooks import fan_out
 
 log = get_logger(__name__)
 SOURCE = "notifier"
@@ -91,7 +92,7 @@ class EmailSending:
             claimed = await repo.claim_deliveries(session, now, now + self._lease, self._batch_size)
             for row in claimed:
                 if row.state == "failed":  # in doubt: interrupted mid-send
-                    await add_event(session, failed_event(row, repo.IN_DOUBT, now))
+                    await announce(session, failed_event(row, repo.IN_DOUBT, now))
                     EMAILS.labels("in_doubt").inc()
         for row in claimed:
             if row.state == "sending":
@@ -115,7 +116,7 @@ class EmailSending:
             await repo.finish_delivery(
                 session, delivery.step_id, "sent", now, recipient=invoice.customer_email
             )
-            await add_event(session, sent_event(delivery, invoice.customer_email, now))
+            await announce(session, sent_event(delivery, invoice.customer_email, now))
         EMAILS.labels("sent").inc()
 
     def _message(self, delivery: Any, invoice: Any) -> Any:
@@ -151,7 +152,7 @@ class EmailSending:
                 await repo.finish_delivery(
                     session, delivery.step_id, "failed", now, error=failure.reason
                 )
-                await add_event(session, failed_event(delivery, failure.reason, now))
+                await announce(session, failed_event(delivery, failure.reason, now))
             else:
                 delay = self._retry_seconds * 2 ** (delivery.attempts - 1)
                 await repo.retry_delivery(
@@ -172,6 +173,12 @@ class EmailSending:
         if next_at is None:
             return self._poll_seconds
         return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
+
+
+async def announce(session: Any, event: Event[Any]) -> None:
+    """Publish the outcome, and tell the partners who want it, in the same transaction."""
+    await add_event(session, event)
+    await fan_out(session, event)
 
 
 def sent_event(delivery: Any, recipient: str, at: datetime) -> Event[EmailSent]:

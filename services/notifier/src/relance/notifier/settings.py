@@ -18,3 +18,12 @@ class NotifierSettings(ServiceSettings):
     send_max_attempts: int = Field(default=8, ge=1, le=30)
     # the sender when the organization has none
     mail_from: str = "Relance <no-reply@relance.localhost>"
+    run_webhooks: bool = True
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # comma-separated host names (a name allows its subdomains too); empty allows any host
+    webhook_allowed_hosts: str = ""
+
+    @property
+    def allowed_webhook_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip())

@@ -10,6 +10,7 @@ it was interrupted mid-send, and is never sent again (see sending.py).
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
     Column,
     Date,
     DateTime,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
@@ -69,4 +71,44 @@ deliveries = Table(
         "next_attempt_at",
         postgresql_where=text("state IN ('pending', 'sending')"),
     ),
+)
+
+# Partner endpoints (Standard Webhooks): a deleted one keeps its deliveries' history.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("webhook_endpoints_of_organization", "organization_id"),
+)
+
+# One message to one endpoint; its id is the ``webhook-id`` the partner dedupes on.
+# ``pending`` until a 2xx (``delivered``) or until the retries of a day ran out (``failed``,
+# kept for replay). While a delivery is in flight ``next_attempt_at`` is its lease.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("endpoint_id", Uuid, nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Index(
+        "webhook_deliveries_to_send",
+        "next_attempt_at",
+        postgresql_where=text("state = 'pending'"),
+    ),
+    Index("webhook_deliveries_of_endpoint", "endpoint_id", "created_at"),
 )

@@ -1,0 +1,212 @@
+"""Partner webhooks: endpoints per organization, signed deliveries a partner can verify,
+retries, replay, and a dead partner that slows nobody else."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest_asyncio
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from standardwebhooks.webhooks import Webhook
+
+from relance.common.events.invoice_events import PaymentReported
+from relance.common.events.organization_events import OrganizationSaved
+from relance.common.events.types import OrganizationSnapshot
+from relance.common.service import create_app
+from relance.common.tenancy import api_key_sha256
+from relance.devstack.ports import free_port
+from relance.notifier.app import SPEC
+from relance.notifier.settings import NotifierSettings
+from relance.notifier.webhooks import WebhookDelivery
+
+from ..conftest import NOW, ORG
+
+KEY = "rk_partner-test-key"
+
+
+class Partner:
+    """A real HTTP server standing for partners: /ok answers 204, /broken 500, /dead hangs."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+        app = FastAPI()
+
+        @app.post("/{kind}")
+        async def receive(kind: str, request: Request) -> Response:
+            self.received.append((kind, dict(request.headers), await request.body()))
+            if kind == "dead":
+                await asyncio.sleep(30)
+            return Response(status_code=500 if kind == "broken" else 204)
+
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off")
+        )
+
+    def url(self, kind: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{kind}"
+
+    def bodies(self, kind: str) -> list[dict[str, Any]]:
+        return [json.loads(body) for k, _, body in self.received if k == kind]
+
+
+@pytest_asyncio.fixture
+async def partner() -> AsyncIterator[Partner]:
+    running = Partner()
+    task = asyncio.create_task(running.server.serve())
+    for _ in range(500):
+        if running.server.started:
+            break
+        await asyncio.sleep(0.01)
+    yield running
+    running.server.should_exit = True
+    running.server.force_exit = True
+    await asyncio.wait({task}, timeout=5)
+
+
+@pytest_asyncio.fixture
+async def api(notifier, broker) -> AsyncIterator[httpx.AsyncClient]:
+    await notifier.apply(
+        OrganizationSaved(
+            organization_id=ORG,
+            organization=OrganizationSnapshot(id=ORG, name="Atelier Dupont"),
+            api_key_sha256=api_key_sha256(KEY),
+        )
+    )
+    settings = NotifierSettings(
+        database_url=notifier.database.url,
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        run_consumers=False,
+        run_sending=False,
+        run_webhooks=False,
+    )
+    app = create_app(SPEC, settings, notifier.clock)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://notifier",
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as client,
+    ):
+        yield client
+
+
+async def subscribe(api: httpx.AsyncClient, url: str, events: list[str]) -> dict[str, Any]:
+    answer = await api.post("/v1/webhook-endpoints", json={"url": url, "events": events})
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def full_payment(invoice_id: uuid.UUID) -> PaymentReported:
+    return PaymentReported(
+        invoice_id=invoice_id,
+        payment_id=uuid.uuid4(),
+        amount=Decimal("1200.00"),
+        currency="EUR",
+        paid_on=NOW.date(),
+        total=Decimal("1200.00"),
+        paid=Decimal("1200.00"),
+        balance=Decimal("0.00"),
+    )
+
+
+async def test_a_partner_receives_signed_messages_it_subscribed_to(notifier, api, partner):
+    # the partner's library checks timestamps against the real time
+    notifier.clock.set(datetime.now(UTC))
+    endpoint = await subscribe(api, partner.url("ok"), ["invoice.paid", "invoice.sent"])
+    assert endpoint["secret"].startswith("whsec_")
+    invoice = await notifier.invoice()
+    await notifier.apply(full_payment(invoice))
+    delivery = WebhookDelivery(notifier.database, notifier.clock, timeout_seconds=2)
+    async with httpx.AsyncClient(timeout=2) as client:
+        await delivery.deliver_all_due(client)
+
+    assert [b["type"] for b in partner.bodies("ok")] == ["invoice.sent", "invoice.paid"]
+    for _, headers, body in partner.received:
+        # the partner's side: the official library verifies what we sent
+        verified = Webhook(endpoint["secret"]).verify(body, headers)
+        assert verified["data"]["invoice_id"] == str(invoice)
+        assert headers["webhook-id"].startswith("msg_")
+    log = (await api.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries")).json()["items"]
+    assert {(d["type"], d["state"], d["last_status"]) for d in log} == {
+        ("invoice.sent", "delivered", 204),
+        ("invoice.paid", "delivered", 204),
+    }
+
+
+async def test_a_failing_partner_is_retried_with_backoff_then_kept_for_replay(
+    notifier, api, partner
+):
+    endpoint = await subscribe(api, partner.url("broken"), ["invoice.sent"])
+    await notifier.invoice()
+    delivery = WebhookDelivery(notifier.database, notifier.clock, timeout_seconds=2)
+    async with httpx.AsyncClient(timeout=2) as client:
+        for _ in range(12):
+            await delivery.deliver_all_due(client)
+            notifier.clock.advance(timedelta(hours=11))
+    assert len(partner.received) == 8  # the first try and seven retries, over 27 hours
+    [logged] = (await api.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries")).json()["items"]
+    assert (logged["state"], logged["last_status"], logged["attempts"]) == ("failed", 500, 8)
+
+    replayed = await api.post(f"/v1/webhook-deliveries/{logged['id']}/replay")
+    assert replayed.status_code == 202
+    async with httpx.AsyncClient(timeout=2) as client:
+        await delivery.deliver_all_due(client)
+    assert len(partner.received) == 9
+    again = await api.post(f"/v1/webhook-deliveries/{logged['id']}/replay")
+    assert again.status_code == 409  # still being retried
+    assert (await api.post("/v1/webhook-deliveries/msg_nope/replay")).status_code == 404
+
+
+async def test_a_dead_partner_does_not_slow_the_others(notifier, api, partner):
+    await subscribe(api, partner.url("dead"), ["invoice.sent"])
+    for _ in range(3):
+        await subscribe(api, partner.url("ok"), ["invoice.sent"])
+    await notifier.invoice()
+    delivery = WebhookDelivery(notifier.database, notifier.clock, timeout_seconds=20)
+    async with httpx.AsyncClient(timeout=20) as client:
+        await delivery.start_due(client)
+        for _ in range(100):
+            if len(partner.bodies("ok")) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert len(partner.bodies("ok")) == 3  # well before the dead one's 20 s timeout
+        for task in list(delivery._in_flight):
+            task.cancel()
+
+
+async def test_endpoints_are_validated_listed_deleted_and_private_to_their_organization(
+    notifier, api, partner
+):
+    for body in (
+        {"url": "ftp://x.example/", "events": ["invoice.sent"]},
+        {"url": "https://u:p@x.example/", "events": ["invoice.sent"]},
+        {"url": "https://x.example/", "events": []},
+        {"url": "https://x.example/", "events": ["invoice.deleted"]},
+    ):
+        answer = await api.post("/v1/webhook-endpoints", json=body)
+        assert answer.status_code == 422, body
+        assert answer.json()["detail"]
+    endpoint = await subscribe(api, partner.url("ok"), ["invoice.sent", "invoice.sent"])
+    assert endpoint["events"] == ["invoice.sent"]
+    listed = (await api.get("/v1/webhook-endpoints")).json()["items"]
+    assert [e["id"] for e in listed] == [endpoint["id"]]
+    assert "secret" not in listed[0]
+    other = {"Authorization": "Bearer rk_someone-else"}
+    assert (await api.get("/v1/webhook-endpoints", headers=other)).status_code == 401
+    assert (await api.get(f"/v1/webhook-endpoints/{uuid.uuid4()}")).status_code == 404
+    assert (await api.delete(f"/v1/webhook-endpoints/{endpoint['id']}")).status_code == 204
+    assert (await api.get(f"/v1/webhook-endpoints/{endpoint['id']}")).status_code == 404
+    await notifier.invoice()
+    async with httpx.AsyncClient(timeout=2) as client:
+        await WebhookDelivery(notifier.database, notifier.clock).deliver_all_due(client)
+    assert partner.received == []
