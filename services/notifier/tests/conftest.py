@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import select, text
@@ -18,6 +19,7 @@ from relance.common.clock import FrozenClock
 from relance.common.db import Database
 from relance.common.events import Event, Payload
 from relance.common.events.invoice_events import InvoiceSent
+from relance.common.events.organization_events import OrganizationSaved
 from relance.common.events.reminder_events import ReminderDue
 from relance.common.events.types import (
     CustomerSnapshot,
@@ -26,11 +28,16 @@ from relance.common.events.types import (
     StepKind,
 )
 from relance.common.inbox import claim_event
+from relance.common.service import create_app
 from relance.common.tables import outbox
+from relance.common.tenancy import api_key_sha256
+from relance.notifier.app import SPEC
 from relance.notifier.handlers import HANDLERS
 from relance.notifier.mail import SmtpConnection
 from relance.notifier.sending import EmailSending
+from relance.notifier.settings import NotifierSettings
 
+KEY = "rk_partner-test-key"
 ORG = uuid.UUID("00000000-0000-4000-8000-0000000000b0")
 NOW = datetime(2026, 4, 15, 7, 0, tzinfo=UTC)  # 09:00 in Paris
 
@@ -127,3 +134,31 @@ async def notifier(make_database, mail_catcher) -> AsyncIterator[Notifier]:
 @pytest.fixture
 def clock(notifier: Notifier) -> FrozenClock:
     return notifier.clock
+
+
+@pytest_asyncio.fixture
+async def api(notifier, broker) -> AsyncIterator[httpx.AsyncClient]:
+    await notifier.apply(
+        OrganizationSaved(
+            organization_id=ORG,
+            organization=OrganizationSnapshot(id=ORG, name="Atelier Dupont"),
+            api_key_sha256=api_key_sha256(KEY),
+        )
+    )
+    settings = NotifierSettings(
+        database_url=notifier.database.url,
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        run_consumers=False,
+        run_sending=False,
+        run_webhooks=False,
+    )
+    app = create_app(SPEC, settings, notifier.clock)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://notifier",
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as client,
+    ):
+        yield client

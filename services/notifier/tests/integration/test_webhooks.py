@@ -18,18 +18,10 @@ from fastapi import FastAPI, Request, Response
 from standardwebhooks.webhooks import Webhook
 
 from relance.common.events.invoice_events import PaymentReported
-from relance.common.events.organization_events import OrganizationSaved
-from relance.common.events.types import OrganizationSnapshot
-from relance.common.service import create_app
-from relance.common.tenancy import api_key_sha256
 from relance.devstack.ports import free_port
-from relance.notifier.app import SPEC
-from relance.notifier.settings import NotifierSettings
 from relance.notifier.webhooks import WebhookDelivery
 
-from ..conftest import NOW, ORG
-
-KEY = "rk_partner-test-key"
+from ..conftest import NOW
 
 
 class Partner:
@@ -70,34 +62,6 @@ async def partner() -> AsyncIterator[Partner]:
     running.server.should_exit = True
     running.server.force_exit = True
     await asyncio.wait({task}, timeout=5)
-
-
-@pytest_asyncio.fixture
-async def api(notifier, broker) -> AsyncIterator[httpx.AsyncClient]:
-    await notifier.apply(
-        OrganizationSaved(
-            organization_id=ORG,
-            organization=OrganizationSnapshot(id=ORG, name="Atelier Dupont"),
-            api_key_sha256=api_key_sha256(KEY),
-        )
-    )
-    settings = NotifierSettings(
-        database_url=notifier.database.url,
-        kafka_bootstrap_servers=broker.bootstrap_servers,
-        run_consumers=False,
-        run_sending=False,
-        run_webhooks=False,
-    )
-    app = create_app(SPEC, settings, notifier.clock)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://notifier",
-            headers={"Authorization": f"Bearer {KEY}"},
-        ) as client,
-    ):
-        yield client
 
 
 async def subscribe(api: httpx.AsyncClient, url: str, events: list[str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from relance.notifier.handlers import HANDLERS
 from relance.notifier.mail import SmtpConnection
 from relance.notifier.sending import EmailSending
 from relance.notifier.settings import NotifierSettings
+from relance.notifier.templates_api import router as templates_router
 from relance.notifier.webhooks import WebhookDelivery
 
 
@@ -68,7 +69,7 @@ SPEC = ServiceSpec(
         payment_events.TOPIC,
     ),
     handlers=HANDLERS,
-    routers=(router,),
+    routers=(router, templates_router),
     workers={"sending": send_emails, "webhooks": deliver_webhooks},
 )
 

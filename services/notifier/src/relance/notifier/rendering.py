@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from types import TracebackType
 
 from babel.dates import format_date
 from babel.numbers import format_currency
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
 from relance.common.events.types import StepKind
@@ -32,6 +34,25 @@ _templates = Environment(
     autoescape=False,  # noqa: S701 - plain text; the HTML part escapes each paragraph itself
     keep_trailing_newline=False,
 )
+
+
+# an organization's own templates run sandboxed: they may only read the values given
+_overrides = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """An organization's wording of one step kind in one language."""
+
+    subject: str
+    body: str
+
+
+class BadTemplate(ValueError):
+    def __init__(self, part: str, line: int | None, message: str) -> None:
+        where = f"{part}, line {line}" if line else part
+        super().__init__(f"{where}: {message}")
+        self.part, self.line = part, line
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +85,30 @@ def language_for(customer_locale: str | None, organization_locale: str | None) -
     return DEFAULT_LANGUAGE
 
 
-def render_mail(kind: StepKind, language: str, facts: MailFacts, today: date) -> RenderedMail:
-    template = _templates.get_template(f"{language}/{kind.value}.txt")
-    context = {
+def render_mail(
+    kind: StepKind,
+    language: str,
+    facts: MailFacts,
+    today: date,
+    override: Override | None = None,
+) -> RenderedMail:
+    """The email of a step; ``override`` replaces the built-in wording (raises
+    :class:`BadTemplate` if it cannot render these facts)."""
+    context = mail_context(kind, language, facts, today)
+    if override is not None:
+        subject = _render_part("subject", override.subject, context)
+        body = _render_part("body", override.body, context)
+    else:
+        template = _templates.get_template(f"{language}/{kind.value}.txt")
+        subject = "".join(template.blocks["subject"](template.new_context(context)))
+        body = "".join(template.blocks["body"](template.new_context(context)))
+    text = tidy(body)
+    return RenderedMail(subject=" ".join(subject.split()), text=text, html=as_html(text))
+
+
+def mail_context(kind: StepKind, language: str, facts: MailFacts, today: date) -> dict[str, object]:
+    """The values a template may use."""
+    return {
         "organization": facts.organization,
         "customer": facts.customer,
         "number": facts.number,
@@ -77,10 +119,48 @@ def render_mail(kind: StepKind, language: str, facts: MailFacts, today: date) ->
         "payment_reference": facts.payment_reference,
         "legal_mentions": kind in LATE_STEPS and facts.organization_country == "FR",
     }
-    blocks = template.blocks
-    subject = " ".join("".join(blocks["subject"](template.new_context(context))).split())
-    text = tidy("".join(blocks["body"](template.new_context(context))))
-    return RenderedMail(subject=subject, text=text, html=as_html(text))
+
+
+def _render_part(part: str, source: str, context: dict[str, object]) -> str:
+    try:
+        return _overrides.from_string(source).render(context)
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None) or _template_line(exc.__traceback__)
+        raise BadTemplate(part, line, exc.message or type(exc).__name__) from exc
+
+
+def _template_line(trace: TracebackType | None) -> int | None:
+    """The template line an error at render time came from (Jinja2 puts template frames,
+    with their own line numbers, in the traceback)."""
+    line = None
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line
+
+
+def builtin_source(kind: StepKind, language: str) -> Override:
+    """The built-in wording, as an organization would start overriding it."""
+    assert _templates.loader is not None
+    source, _, _ = _templates.loader.get_source(_templates, f"{language}/{kind.value}.txt")
+    subject = source.split("{% block subject %}", 1)[1].split("{% endblock %}", 1)[0]
+    body = source.split("{% block body %}", 1)[1].split("{% endblock %}", 1)[0]
+    return Override(subject=subject, body=body)
+
+
+SAMPLE = MailFacts(
+    organization="Atelier Dupont",
+    organization_country="FR",
+    customer="Boulangerie Martin",
+    number="FA-2026-0042",
+    currency="EUR",
+    total=Decimal("1200.00"),
+    balance=Decimal("700.50"),
+    due_date=date(2026, 3, 31),
+    payment_reference="RF18539007547034",
+)
+SAMPLE_TODAY = date(2026, 4, 15)
 
 
 def tidy(text: str) -> str:

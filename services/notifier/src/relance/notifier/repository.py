@@ -10,7 +10,13 @@ from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.notifier.tables import deliveries, invoices, webhook_deliveries, webhook_endpoints
+from relance.notifier.tables import (
+    deliveries,
+    invoices,
+    template_overrides,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 
 AnyRow = Row[Any]
 DELIVERIES_CHANNEL = "relance_deliveries"
@@ -302,3 +308,48 @@ async def next_webhook_at(session: AsyncSession) -> datetime | None:
             webhook_deliveries.c.state == "pending"
         )
     )
+
+
+# Template overrides
+
+
+async def override_of(
+    session: AsyncSession, organization_id: UUID, kind: str, language: str
+) -> AnyRow | None:
+    result = await session.execute(
+        select(template_overrides).where(
+            template_overrides.c.organization_id == organization_id,
+            template_overrides.c.kind == kind,
+            template_overrides.c.language == language,
+        )
+    )
+    return result.first()
+
+
+async def save_override(session: AsyncSession, values: dict[str, Any]) -> None:
+    statement = insert(template_overrides).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["organization_id", "kind", "language"],
+            set_={
+                "subject": statement.excluded.subject,
+                "body": statement.excluded.body,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+    )
+
+
+async def delete_override(
+    session: AsyncSession, organization_id: UUID, kind: str, language: str
+) -> bool:
+    result = await session.execute(
+        template_overrides.delete()
+        .where(
+            template_overrides.c.organization_id == organization_id,
+            template_overrides.c.kind == kind,
+            template_overrides.c.language == language,
+        )
+        .returning(template_overrides.c.kind)
+    )
+    return result.first() is not None

@@ -27,7 +27,13 @@ from relance.common.notify import keep_listening, wait_until_woken
 from relance.common.outbox import add_event
 from relance.notifier import repository as repo
 from relance.notifier.mail import Envelope, SendFailed, SmtpConnection, build_message
-from relance.notifier.rendering import MailFacts, language_for, render_mail
+from relance.notifier.rendering import (
+    BadTemplate,
+    MailFacts,
+    Override,
+    language_for,
+    render_mail,
+)
 from relance.notifier.webhooks import fan_out
 
 log = get_logger(__name__)
@@ -102,12 +108,19 @@ class EmailSending:
     async def _send(self, delivery: Any) -> None:
         async with self._database.transaction() as session:
             invoice = await repo.invoice_of(session, delivery.organization_id, delivery.invoice_id)
+            language = language_for(
+                invoice.customer_locale if invoice else None,
+                invoice.organization_locale if invoice else None,
+            )
+            override = await repo.override_of(
+                session, delivery.organization_id, delivery.kind, language
+            )
         try:
             if invoice is None:
                 raise SendFailed(UNKNOWN_INVOICE, permanent=False)
             if not invoice.customer_email:
                 raise SendFailed(NO_EMAIL, permanent=True)
-            await self._smtp.send(self._message(delivery, invoice))
+            await self._smtp.send(self._message(delivery, invoice, language, override))
         except SendFailed as failure:
             await self._failed(delivery, failure)
             return
@@ -119,7 +132,7 @@ class EmailSending:
             await announce(session, sent_event(delivery, invoice.customer_email, now))
         EMAILS.labels("sent").inc()
 
-    def _message(self, delivery: Any, invoice: Any) -> Any:
+    def _message(self, delivery: Any, invoice: Any, language: str, override: Any) -> Any:
         kind = StepKind(delivery.kind)
         facts = MailFacts(
             organization=invoice.organization_name,
@@ -132,8 +145,18 @@ class EmailSending:
             due_date=invoice.due_date,
             payment_reference=invoice.payment_reference,
         )
-        language = language_for(invoice.customer_locale, invoice.organization_locale)
-        mail = render_mail(kind, language, facts, local_today(self._clock, invoice.timezone))
+        today = local_today(self._clock, invoice.timezone)
+        mail = None
+        if override is not None:
+            try:
+                mail = render_mail(
+                    kind, language, facts, today, Override(override.subject, override.body)
+                )
+            except BadTemplate as exc:
+                # checked when saved, so only facts no sample had can get here
+                log.error("organization template failed, built-in used", error=str(exc))
+        if mail is None:
+            mail = render_mail(kind, language, facts, today)
         envelope = Envelope(
             sender=invoice.sender_email or self._mail_from,
             recipient=invoice.customer_email,

@@ -112,3 +112,15 @@ webhook_deliveries = Table(
     ),
     Index("webhook_deliveries_of_endpoint", "endpoint_id", "created_at"),
 )
+
+# An organization's own wording of a step kind in a language (Jinja2, run sandboxed).
+template_overrides = Table(
+    "template_overrides",
+    metadata,
+    Column("organization_id", Uuid, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("language", Text, primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

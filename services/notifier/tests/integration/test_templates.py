@@ -1,0 +1,72 @@
+"""An organization words its own emails: checked when saved, previewed, then used."""
+
+from __future__ import annotations
+
+from relance.common.events.types import StepKind
+
+
+async def test_the_wording_in_use_is_the_built_in_one_until_overridden(api):
+    answer = await api.get("/v1/templates/fr/escalation_3")
+    assert answer.status_code == 200
+    template = answer.json()
+    assert template["overridden"] is False
+    assert "Mise en demeure" in template["subject"]
+    assert "{{ balance }}" in template["body"]
+
+
+async def test_a_draft_is_previewed_with_sample_data(api):
+    answer = await api.post(
+        "/v1/templates/en/due/preview",
+        json={
+            "subject": "Invoice {{ number }}",
+            "body": "Hi {{ customer }},\n\n{{ balance }} due.",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    assert preview["subject"] == "Invoice FA-2026-0042"
+    assert preview["text"] == "Hi Boulangerie Martin,\n\n€700.50 due.\n"
+    assert "<p>Hi Boulangerie Martin,</p>" in preview["html"]
+
+
+async def test_a_template_that_does_not_render_is_refused_with_its_line(api):
+    for body, line, words in (
+        ("Hello\n\n{% if balance %}\nunclosed", 3, "endif"),
+        ("Hello\n{{ nonsense_variable }}", 2, "nonsense_variable"),
+        ("{{ number.__class__.__mro__ }}", 1, "unsafe"),
+    ):
+        answer = await api.put("/v1/templates/fr/due", json={"subject": "S", "body": body})
+        assert answer.status_code == 422, body
+        [problem] = answer.json()["detail"]
+        assert problem["loc"] == ["body", "body"]
+        assert problem["line"] == line
+        assert words in problem["msg"]
+    assert (await api.get("/v1/templates/fr/due")).json()["overridden"] is False
+
+
+async def test_unknown_kinds_and_languages_are_404_or_422(api):
+    assert (await api.get("/v1/templates/de/due")).status_code == 422
+    assert (await api.get("/v1/templates/fr/final")).status_code == 422
+    assert (await api.get("/v1/templates/fr/due", headers={"Authorization": ""})).status_code == 401
+
+
+async def test_a_saved_template_words_the_next_email_and_a_reset_restores_the_default(
+    notifier, api, mail_catcher
+):
+    saved = await api.put(
+        "/v1/templates/fr/escalation_1",
+        json={"subject": "Votre facture {{ number }}", "body": "Reste dû : {{ balance }}."},
+    )
+    assert saved.status_code == 200, saved.text
+    assert (await api.get("/v1/templates/fr/escalation_1")).json()["overridden"] is True
+    invoice = await notifier.invoice()
+    await notifier.apply(notifier.due(invoice, StepKind.ESCALATION_1))
+    await notifier.send_all()
+    assert (await api.delete("/v1/templates/fr/escalation_1")).status_code == 204
+    await notifier.apply(notifier.due(invoice, StepKind.ESCALATION_1))
+    await notifier.send_all()
+
+    first, second = mail_catcher.messages()
+    assert first["Subject"] == "Votre facture FA-2026-0042"
+    assert "Reste dû : 1" in first.get_body(("plain",)).get_content()
+    assert second["Subject"] == "Relance : facture FA-2026-0042 impayée"
