@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relance.common.service import Runtime
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    # async, as every dependency here: FastAPI runs a plain function in a worker thread
     found: Runtime = request.app.state.runtime
     return found
 
