@@ -68,6 +68,12 @@ class Api:
         return dict(answer.json())
 
     async def invoice(self, customer_id: str | None = None, **fields: Any) -> dict[str, Any]:
+        answer = await self.post_invoice(customer_id, **fields)
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+    async def post_invoice(self, customer_id: str | None = None, **fields: Any) -> httpx.Response:
+        """``POST /v1/invoices`` of an invoice of 1,200 EUR (a new customer unless given)."""
         if customer_id is None:
             customer_id = (await self.customer())["id"]
         body = {
@@ -79,9 +85,7 @@ class Api:
             "total": "1200.00",
             **fields,
         }
-        answer = await self.post("/v1/invoices", body)
-        assert answer.status_code == 201, answer.text
-        return dict(answer.json())
+        return await self.post("/v1/invoices", body)
 
     async def sent_invoice(self, **fields: Any) -> dict[str, Any]:
         invoice = await self.invoice(**fields)

@@ -41,6 +41,42 @@ async def test_sending_an_invoice_emits_invoice_sent_once_with_what_consumers_ne
     assert sent[0].source == "invoice-api"
 
 
+async def test_an_imported_invoice_emits_invoice_sent_once_as_of_its_sent_at(api, broker):
+    org = await api.as_new_organization(sender_email="factures@dupont.example")
+    customer = await api.customer(locale="en", external_id="cust-1")
+    invoice = await api.invoice(
+        customer_id=customer["id"],
+        sent_at="2026-02-01T10:00:00+01:00",
+        issue_date="2026-02-01",
+        due_date="2026-02-28",
+        total="99.9",
+        external_id="erp-1",
+        invoice_text="Pain, février",
+    )
+
+    events = await wait_for_events(broker.bootstrap_servers, invoice_events.TOPIC, 1)
+    (sent,) = [e for e in events if e.type == "invoice.sent"]
+    assert sent.subject == invoice["id"]
+    assert sent.source == "invoice-api"
+    assert str(sent.organization_id) == org["id"]
+    data = sent.data
+    assert data.imported is True
+    assert data.organization.sender_email == "factures@dupont.example"
+    assert (data.customer.name, data.customer.locale, data.customer.external_id) == (
+        "Boulangerie Martin",
+        "en",
+        "cust-1",
+    )
+    assert data.invoice.sent_at == datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+    assert (data.invoice.total, data.invoice.paid, data.invoice.balance) == (
+        Decimal("99.90"),
+        Decimal("0.00"),
+        Decimal("99.90"),
+    )
+    assert (data.invoice.external_id, data.invoice.invoice_text) == ("erp-1", "Pain, février")
+    assert data.invoice.due_date.isoformat() == "2026-02-28"
+
+
 async def test_each_change_emits_its_event_in_order_for_the_invoice(api, broker):
     await api.as_new_organization()
     invoice = await api.sent_invoice(total="300.00")

@@ -3,6 +3,7 @@ calendar of the organization, payments, schedules, suspension, lists and the agi
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,6 +37,55 @@ async def test_an_imported_invoice_is_sent_as_of_its_sent_at(api):
     assert invoice["imported"] is True
     assert invoice["status"] == "to_collect"
     assert (await api.post(f"/v1/invoices/{invoice['id']}/send")).status_code == 409
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {
+            "sent_at": "2026-02-01T10:00:00.123456+01:00",
+            "issue_date": "2026-02-01",
+            "due_date": "2026-03-02",
+            "total": "99.9",
+            "invoice_text": "Pâtisseries « fines », février",
+            "payment_reference": "RF18539007547034",
+            "external_id": "erp-42",
+        },
+        {"currency": "TND", "total": "12.345", "due_date": "2026-03-02"},
+    ],
+)
+async def test_a_new_invoice_answers_what_reading_it_back_gives(api, fields):
+    await api.as_new_organization()
+    created = await api.post_invoice(**fields)
+    assert created.status_code == 201, created.text
+    read = await api.get(f"/v1/invoices/{created.json()['id']}")
+    assert created.content == read.content
+
+
+async def test_an_import_records_its_creation_and_import_in_the_activity(api):
+    await api.as_new_organization()
+    invoice = await api.invoice(sent_at="2026-02-01T10:00:00+01:00", issue_date="2026-02-01")
+    activity = (await api.get(f"/v1/invoices/{invoice['id']}/activity")).json()["items"]
+    assert [(a["kind"], a["detail"]) for a in activity] == [
+        ("invoice.imported", {"sent_at": "2026-02-01T09:00:00+00:00"}),
+        ("invoice.created", {}),
+    ]
+
+
+@pytest.mark.parametrize("field", ["number", "external_id"])
+async def test_two_invoices_sent_at_once_with_the_same_number_make_one_and_a_409(api, field):
+    await api.as_new_organization()
+    customer = await api.customer()
+    same = {"number": "FA-7"} if field == "number" else {"external_id": "erp-7"}
+    answers = await asyncio.gather(
+        *(api.post_invoice(customer_id=customer["id"], **same) for _ in range(4))
+    )
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
+    conflict = next(a for a in answers if a.status_code == 409)
+    assert "FA-7" in conflict.text if field == "number" else "erp-7" in conflict.text
+    listed = (await api.get("/v1/invoices")).json()["items"]
+    assert len(listed) == 1
 
 
 @pytest.mark.parametrize(

@@ -43,21 +43,22 @@ async def add_event(session: AsyncSession, event: Event[Any]) -> None:
 async def add_events(session: AsyncSession, events: list[Event[Any]]) -> None:
     if not events:
         return
-    rows = []
-    for event in events:
-        record = to_record(event)
-        rows.append(
-            {
-                "event_id": event.id,
-                "event_type": event.type,
-                "topic": record.topic,
-                "key": record.key,
-                "value": record.value,
-                "headers": {name: value.decode() for name, value in record.headers},
-            }
-        )
-    await session.execute(insert(outbox), rows)
+    await session.execute(insert(outbox), [outbox_row(event) for event in events])
     await session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+def outbox_row(event: Event[Any]) -> dict[str, Any]:
+    """The outbox columns of ``event``, for code that writes the row with its own statement
+    (and then notifies ``CHANNEL`` in the same transaction, as :func:`add_events` does)."""
+    record = to_record(event)
+    return {
+        "event_id": event.id,
+        "event_type": event.type,
+        "topic": record.topic,
+        "key": record.key,
+        "value": record.value,
+        "headers": {name: value.decode() for name, value in record.headers},
+    }
 
 
 class OutboxRelay:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
@@ -44,15 +46,54 @@ from relance.invoice_api.status import InvoiceStatus
 router = APIRouter(prefix="/v1")
 
 
+class Tenants:
+    """The tenants of API keys (by the keys' SHA-256), kept ``TTL_SECONDS`` once read.
+
+    Every request needs its organization; reading it once per key and 30 s rather than on
+    every request saves a round trip. An organization and its key do not change once created
+    (no route changes or deletes them), so only a change made in the database by hand would
+    take up to 30 s to show. Unknown keys are not kept: guessing cannot fill the cache."""
+
+    TTL_SECONDS = 30.0
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[float, Tenant]] = {}
+
+    def get(self, key_sha256: str) -> Tenant | None:
+        entry = self._entries.get(key_sha256)
+        if entry is None:
+            return None
+        if entry[0] <= self._monotonic():
+            del self._entries[key_sha256]
+            return None
+        return entry[1]
+
+    def put(self, key_sha256: str, tenant: Tenant) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key_sha256] = (self._monotonic() + self.TTL_SECONDS, tenant)
+
+
 async def tenant(
+    request: Request,
     rt: RuntimeDep,
-    s: SessionDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Tenant:
-    org = await repo.organization_by_key(s, api_key_sha256(bearer_key(authorization)))
-    if org is None:
-        raise unknown_key()
-    return Tenant(org=org, clock=rt.clock)
+    key = api_key_sha256(bearer_key(authorization))
+    tenants: Tenants | None = getattr(request.app.state, "tenants", None)
+    if tenants is None:
+        tenants = request.app.state.tenants = Tenants()
+    found = tenants.get(key)
+    if found is None:
+        async with rt.database.transaction() as s:
+            org = await repo.organization_by_key(s, key)
+        if org is None:
+            raise unknown_key()
+        found = Tenant(org=org, clock=rt.clock)
+        tenants.put(key, found)
+    return found
 
 
 TenantDep = Annotated[Tenant, Depends(tenant)]
@@ -181,7 +222,7 @@ async def invoice_views(s: AsyncSession, t: Tenant, rows: list[AnyRow]) -> list[
     return [invoice_view(r, steps.get(r.id)) for r in rows]
 
 
-def invoice_view(row: AnyRow, next_step: AnyRow | None) -> InvoiceOut:
+def invoice_view(row: AnyRow | ops.NewInvoice, next_step: AnyRow | None) -> InvoiceOut:
     currency = row.currency
     scheduled = None
     if row.scheduled_payment_on is not None and row.status == InvoiceStatus.SCHEDULED:
@@ -225,8 +266,8 @@ async def _invoice(s: AsyncSession, t: Tenant, invoice_id: UUID) -> InvoiceOut:
 
 
 @router.post("/invoices", status_code=201, tags=["invoices"])
-async def create_invoice(body: InvoiceIn, t: TenantDep, s: SessionDep) -> InvoiceOut:
-    return await _invoice(s, t, await ops.create_invoice(s, t, body))
+async def create_invoice(body: InvoiceIn, t: TenantDep, rt: RuntimeDep) -> InvoiceOut:
+    return invoice_view(await ops.create_invoice(rt.database, t, body), None)
 
 
 @router.get("/invoices", tags=["invoices"])

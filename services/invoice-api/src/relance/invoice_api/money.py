@@ -19,9 +19,15 @@ def is_currency(code: str) -> bool:
     return code in known_currencies()
 
 
+@lru_cache(maxsize=512)
 def minor_units(currency: str) -> int:
     """Decimal places of the currency: 2 for EUR, 0 for JPY, 3 for TND."""
     return int(get_currency_precision(currency))
+
+
+@lru_cache(maxsize=512)
+def _smallest_unit(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
 
 
 def amount_problem(amount: Decimal, currency: str, *, allow_zero: bool = False) -> str | None:
@@ -40,4 +46,4 @@ def amount_problem(amount: Decimal, currency: str, *, allow_zero: bool = False) 
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
+    return amount.quantize(_smallest_unit(currency))

@@ -6,15 +6,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.calendar import BusinessCalendar
 from relance.common.clock import Clock, local_today
+from relance.common.db import Database
 from relance.common.events import Event, Payload
 from relance.common.events.invoice_events import (
     InvoiceHandedToCollection,
@@ -26,7 +29,7 @@ from relance.common.events.invoice_events import (
 )
 from relance.common.events.organization_events import OrganizationSaved
 from relance.common.events.types import CustomerSnapshot, InvoiceSnapshot, OrganizationSnapshot
-from relance.common.outbox import add_events
+from relance.common.outbox import add_events, outbox_row
 from relance.common.tenancy import api_key_sha256, new_api_key
 from relance.invoice_api import repository as repo
 from relance.invoice_api.money import amount_problem, quantize
@@ -40,7 +43,12 @@ from relance.invoice_api.schemas import (
     PaymentIn,
     PaymentScheduleIn,
 )
-from relance.invoice_api.status import SCHEDULE_GRACE_BUSINESS_DAYS, InvoiceStatus
+from relance.invoice_api.status import (
+    SCHEDULE_GRACE_BUSINESS_DAYS,
+    InvoiceStatus,
+    StatusFacts,
+    invoice_status,
+)
 from relance.invoice_api.tables import customers, invoices
 
 SOURCE = "invoice-api"
@@ -83,6 +91,11 @@ class Tenant:
 
     def event(self, payload: Payload) -> Event[Payload]:
         return Event.new(payload, source=SOURCE, organization_id=self.id, time=self.now())
+
+    @cached_property
+    def snapshot(self) -> OrganizationSnapshot:
+        """The organization as events carry it."""
+        return organization_snapshot(self.org)
 
 
 # Organizations
@@ -191,7 +204,7 @@ async def announce_updates(
             tenant.event(
                 InvoiceUpdated(
                     invoice_id=row.id,
-                    organization=organization_snapshot(tenant.org),
+                    organization=tenant.snapshot,
                     customer=customer_snapshot(customer),
                     invoice=invoice_snapshot(row),
                     previous_due_date=previous_due,
@@ -240,26 +253,82 @@ async def require_invoice(
     return row
 
 
-async def create_invoice(session: AsyncSession, tenant: Tenant, data: InvoiceIn) -> UUID:
-    customer = await repo.get_customer(session, tenant.id, data.customer_id)
-    if customer is None:
-        raise Unprocessable("customer_id", "no such customer in this organization")
-    if await repo.number_taken(session, tenant.id, data.number):
-        raise Conflict(f"invoice number {data.number!r} is already used")
-    if data.external_id and await repo.external_id_taken(
-        session, invoices, tenant.id, data.external_id
-    ):
-        raise Conflict(f"an invoice with external_id {data.external_id!r} exists")
-    now = tenant.now()
-    if data.sent_at is not None and data.sent_at > now:
-        raise Unprocessable("sent_at", "sent_at is in the future; send the invoice instead")
-    invoice_id = uuid.uuid4()
-    await repo.insert_invoice(
-        session,
-        {
-            "id": invoice_id,
+@dataclass(frozen=True, slots=True)
+class NewInvoice:
+    """A created invoice, with the attributes ``repository.get_invoice`` would read back."""
+
+    id: UUID
+    number: str
+    customer_id: UUID
+    customer_name: str
+    status: InvoiceStatus
+    currency: str
+    total: Decimal
+    issue_date: date
+    due_date: date
+    sent_at: datetime | None
+    imported: bool
+    invoice_text: str | None
+    payment_reference: str | None
+    external_id: str | None
+    created_at: datetime
+    paid: Decimal = Decimal(0)
+    payment_detected: bool = False
+    reminders_suspended_at: datetime | None = None
+    in_collection_at: datetime | None = None
+    scheduled_payment_on: date | None = None
+    scheduled_payment_amount: Decimal | None = None
+    scheduled_until: date | None = None
+
+
+INVOICE_UNIQUE_CONSTRAINTS = {
+    "invoices_number_per_organization": "number",
+    "invoices_external_id": "external_id",
+}
+
+
+async def create_invoice(database: Database, tenant: Tenant, data: InvoiceIn) -> NewInvoice:
+    """Two round trips on one pooled connection: the checks, then one statement that writes
+    the invoice, its activity and, for an invoice already sent, its ``invoice.sent`` event.
+    The answer is made from what was written, as reading it back would give it."""
+    async with database.driver_connection() as connection:
+        found = await repo.invoice_checks(
+            connection, tenant.id, data.customer_id, data.number, data.external_id
+        )
+        if found is None:
+            raise Unprocessable("customer_id", "no such customer in this organization")
+        if found["number_taken"]:
+            raise _taken("number", data)
+        if found["external_id_taken"]:
+            raise _taken("external_id", data)
+        now = tenant.now()
+        if data.sent_at is not None and data.sent_at > now:
+            raise Unprocessable("sent_at", "sent_at is in the future; send the invoice instead")
+        sent_at = data.sent_at.astimezone(UTC) if data.sent_at is not None else None
+        invoice = NewInvoice(
+            id=uuid.uuid4(),
+            number=data.number,
+            customer_id=data.customer_id,
+            customer_name=found["name"],
+            status=invoice_status(
+                StatusFacts(sent_at, total=data.total, paid=Decimal(0), due_date=data.due_date),
+                tenant.today(),
+            ),
+            currency=data.currency,
+            total=data.total,
+            issue_date=data.issue_date,
+            due_date=data.due_date,
+            sent_at=sent_at,
+            imported=sent_at is not None,
+            invoice_text=data.invoice_text,
+            payment_reference=data.payment_reference,
+            external_id=data.external_id,
+            created_at=now,
+        )
+        values = {
+            "id": invoice.id,
             "organization_id": tenant.id,
-            "customer_id": customer.id,
+            "customer_id": data.customer_id,
             "number": data.number,
             "issue_date": data.issue_date,
             "due_date": data.due_date,
@@ -268,16 +337,46 @@ async def create_invoice(session: AsyncSession, tenant: Tenant, data: InvoiceIn)
             "invoice_text": data.invoice_text,
             "payment_reference": data.payment_reference,
             "external_id": data.external_id,
-            "sent_at": data.sent_at,
-            "imported": data.sent_at is not None,
+            "sent_at": sent_at,
+            "imported": invoice.imported,
             "created_at": now,
-            "updated_at": now,
-        },
-    )
-    await repo.add_activity(session, tenant.id, invoice_id, now, "invoice.created")
-    if data.sent_at is not None:
-        await _announce_sent(session, tenant, invoice_id, imported=True)
-    return invoice_id
+        }
+        imported = None
+        if sent_at is not None:
+            customer = CustomerSnapshot(
+                id=data.customer_id,
+                name=found["name"],
+                email=found["email"],
+                locale=found["locale"],
+                ibans=tuple(found["ibans"] or ()),
+                external_id=found["external_id"],
+            )
+            event = tenant.event(
+                InvoiceSent(
+                    invoice_id=invoice.id,
+                    organization=tenant.snapshot,
+                    customer=customer,
+                    invoice=invoice_snapshot(invoice),
+                    imported=True,
+                )
+            )
+            detail = {"sent_at": sent_at.isoformat()}
+            imported = (tenant.now(), "invoice.imported", detail, outbox_row(event))
+        try:
+            await repo.insert_new_invoice(connection, values, imported)
+        except asyncpg.UniqueViolationError as exc:
+            # a request with the same number or external id got in between the two statements
+            field = INVOICE_UNIQUE_CONSTRAINTS.get(exc.constraint_name or "")
+            if field is None:
+                raise
+            raise _taken(field, data) from exc
+    return invoice
+
+
+def _taken(field: str, data: InvoiceIn) -> Conflict:
+    if field == "number":
+        return Conflict(f"invoice number {data.number!r} is already used")
+    return Conflict(f"an invoice with external_id {data.external_id!r} exists")
 
 
 async def send_invoice(session: AsyncSession, tenant: Tenant, invoice_id: UUID) -> None:
@@ -308,7 +407,7 @@ async def _announce_sent(
             tenant.event(
                 InvoiceSent(
                     invoice_id=row.id,
-                    organization=organization_snapshot(tenant.org),
+                    organization=tenant.snapshot,
                     customer=customer_snapshot(customer),
                     invoice=invoice_snapshot(row),
                     imported=imported,

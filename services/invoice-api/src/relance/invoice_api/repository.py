@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Row,
@@ -30,6 +31,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.common.outbox import CHANNEL
 from relance.invoice_api.status import InvoiceStatus
 from relance.invoice_api.tables import (
     activity,
@@ -192,15 +194,115 @@ def _invoice_select(today: date) -> Any:
     ).join(customers, customers.c.id == invoices.c.customer_id)
 
 
-async def insert_invoice(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(insert(invoices).values(**values))
+# Creating an invoice: two statements on the driver's connection (operations.create_invoice)
+
+_INVOICE_CHECKS = """
+SELECT c.name, c.email, c.locale, c.ibans, c.external_id,
+       EXISTS (SELECT FROM invoices i WHERE i.organization_id = $1 AND i.number = $3)
+           AS number_taken,
+       $4::text IS NOT NULL
+       AND EXISTS (SELECT FROM invoices i WHERE i.organization_id = $1 AND i.external_id = $4)
+           AS external_id_taken
+FROM customers c
+WHERE c.organization_id = $1 AND c.id = $2
+"""
 
 
-async def number_taken(session: AsyncSession, org_id: UUID, number: str) -> bool:
-    result = await session.execute(
-        select(literal(1)).where(invoices.c.organization_id == org_id, invoices.c.number == number)
+async def invoice_checks(
+    connection: asyncpg.Connection,
+    org_id: UUID,
+    customer_id: UUID,
+    number: str,
+    external_id: str | None,
+) -> asyncpg.Record | None:
+    """The organization's customer (None if it has no such customer), and whether the number
+    and the external id are already used in the organization, in one round trip."""
+    row: asyncpg.Record | None = await connection.fetchrow(
+        _INVOICE_CHECKS, org_id, customer_id, number, external_id
     )
-    return result.first() is not None
+    return row
+
+
+# Both write an invoice (its updated_at is its created_at) with its invoice.created activity
+# in one statement, hence one transaction. Data-modifying CTEs run once and to completion
+# whether or not the query reads them; the activity's foreign key is checked at the end of
+# the statement, when the invoice is there.
+_INSERT_DRAFT = """
+WITH invoice AS (
+    INSERT INTO invoices (id, organization_id, customer_id, number, issue_date, due_date,
+                          currency, total, invoice_text, payment_reference, external_id,
+                          sent_at, imported, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+)
+INSERT INTO activity (organization_id, invoice_id, at, kind, detail)
+VALUES ($2, $1, $14, 'invoice.created', '{}')
+"""
+# ...and an invoice sent elsewhere also gets its second activity row and its event in the
+# outbox, and wakes the outbox relay at its commit, as add_events does.
+_INSERT_IMPORTED = """
+WITH invoice AS (
+    INSERT INTO invoices (id, organization_id, customer_id, number, issue_date, due_date,
+                          currency, total, invoice_text, payment_reference, external_id,
+                          sent_at, imported, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+),
+activity_rows AS (
+    INSERT INTO activity (organization_id, invoice_id, at, kind, detail)
+    VALUES ($2, $1, $14, 'invoice.created', '{}'),
+           ($2, $1, $15, $16, $17::jsonb)
+),
+event AS (
+    INSERT INTO outbox (event_id, event_type, topic, key, value, headers)
+    VALUES ($18, $19, $20, $21, $22, $23::jsonb)
+)
+SELECT pg_notify($24, '')
+"""
+NEW_INVOICE_COLUMNS = (  # $1 to $14 of both
+    "id",
+    "organization_id",
+    "customer_id",
+    "number",
+    "issue_date",
+    "due_date",
+    "currency",
+    "total",
+    "invoice_text",
+    "payment_reference",
+    "external_id",
+    "sent_at",
+    "imported",
+    "created_at",
+)
+
+
+async def insert_new_invoice(
+    connection: asyncpg.Connection,
+    values: Mapping[str, Any],
+    imported: tuple[datetime, str, dict[str, Any], Mapping[str, Any]] | None = None,
+) -> None:
+    """Write a new invoice (``values`` has the keys of ``NEW_INVOICE_COLUMNS``) and its
+    ``invoice.created`` activity; with ``imported`` (the time, kind and detail of its second
+    activity row, and its outbox row), that row and the event too. Raises asyncpg's
+    ``UniqueViolationError`` when the number or the external id is used."""
+    args = [values[column] for column in NEW_INVOICE_COLUMNS]
+    if imported is None:
+        await connection.execute(_INSERT_DRAFT, *args)
+        return
+    at, kind, detail, event = imported
+    await connection.execute(
+        _INSERT_IMPORTED,
+        *args,
+        at,
+        kind,
+        json.dumps(detail),
+        event["event_id"],
+        event["event_type"],
+        event["topic"],
+        event["key"],
+        event["value"],
+        json.dumps(event["headers"]),
+        CHANNEL,
+    )
 
 
 async def get_invoice(
