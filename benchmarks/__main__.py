@@ -3,8 +3,9 @@
 Each figure is printed on one line with its target and ``OK`` or ``SHORT``. A figure that
 falls short does not fail the run (timings on a shared machine are noisy); the exit code
 is 1 only when something is wrong rather than slow: events lost or duplicated by the relay,
-the development stack not starting or not stopping cleanly, or an invoice API request that
-failed or a row or page that is not what it should be.
+the development stack not starting or not stopping cleanly, an invoice API request that
+failed or a row or page that is not what it should be, or a scheduler step whose
+``reminder.due`` is missing or published twice (or a PGQueuer job not run).
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ import platform
 import time
 from collections.abc import Sequence
 
-from benchmarks import dev_stack, invoice_api, outbox_relay
+from benchmarks import dev_stack, invoice_api, outbox_relay, scheduler
 
-BENCHMARKS = ("relay", "startup", "invoices-post", "invoices-list")
+BENCHMARKS = (
+    "relay",
+    "startup",
+    "invoices-post",
+    "invoices-list",
+    "firing",
+    "firing-lag",
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -25,8 +33,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Measure Relance: outbox relay throughput against a bare aiokafka "
         "producer (relay), `make dev` start time with each service's idle memory "
         "(startup), POST /v1/invoices throughput against a bare FastAPI app (invoices-post) "
-        "and GET /v1/invoices?status=to_collect latency over 100,000 invoices "
-        "(invoices-list). Prints figures; never asserts timings.",
+        "GET /v1/invoices?status=to_collect latency over 100,000 invoices "
+        "(invoices-list), the scheduler firing 100,000 due steps to the broker with "
+        "1,000,000 more planned, against PGQueuer and the bare claim statement (firing), and "
+        "the lag of steps due at a steady rate (firing-lag). Prints figures; never asserts "
+        "timings.",
     )
     parser.add_argument(
         "--only",
@@ -46,14 +57,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=_positive,
         default=1,
         metavar="R",
-        help="rounds of the relay benchmark, each on a new database and broker; "
-        "the median is reported (default: 1)",
+        help="rounds of the relay benchmark, each on a new database and broker, the median "
+        "reported; of firing, R rounds per batch setting, the best reported; of firing-lag, "
+        "R rounds pooled (default: 1)",
     )
     parser.add_argument(
         "--profile",
         action="store_true",
         help="print a cProfile of the relay's first round, and of the invoice-api server "
-        "during invoices-post (which slows them down)",
+        "during invoices-post, and a py-spy profile of the scheduler during each burst of "
+        "firing (which slows them down)",
     )
     parser.add_argument(
         "--requests",
@@ -85,6 +98,53 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="N",
         help=f"invoices loaded for invoices-list (default: {invoice_api.DEFAULT_LIST_INVOICES:,})",
     )
+    parser.add_argument(
+        "--steps",
+        type=_positive,
+        default=scheduler.DEFAULT_DUE,
+        metavar="N",
+        help=f"steps due at the same instant in firing, and PGQueuer jobs "
+        f"(default: {scheduler.DEFAULT_DUE:,})",
+    )
+    parser.add_argument(
+        "--future",
+        type=_positive,
+        default=scheduler.DEFAULT_FUTURE,
+        metavar="N",
+        help=f"steps planned in the future in the same table, for firing and firing-lag "
+        f"(default: {scheduler.DEFAULT_FUTURE:,})",
+    )
+    parser.add_argument(
+        "--batches",
+        type=_batches,
+        action="append",
+        metavar="F:O",
+        help="firing batch size F and outbox batch size O of a firing round (may be given "
+        "several times; default: "
+        + ", ".join(f"{f}:{o}" for f, o in scheduler.DEFAULT_BATCHES)
+        + ", the service's defaults first)",
+    )
+    parser.add_argument(
+        "--lag-rate",
+        type=_positive,
+        default=scheduler.DEFAULT_LAG_RATE,
+        metavar="S",
+        help=f"steps due per second in firing-lag (default: {scheduler.DEFAULT_LAG_RATE})",
+    )
+    parser.add_argument(
+        "--lag-seconds",
+        type=_positive,
+        default=scheduler.DEFAULT_LAG_SECONDS,
+        metavar="T",
+        help=f"seconds of steps in firing-lag (default: {scheduler.DEFAULT_LAG_SECONDS})",
+    )
+    parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="firing and firing-lag on uvloop: the scheduler as `python -m relance.scheduler "
+        "serve` (uvicorn takes uvloop when it is installed) and PGQueuer's consumers "
+        "(default: the asyncio loop, as a production install without uvloop runs them)",
+    )
     return parser.parse_args(argv)
 
 
@@ -93,6 +153,13 @@ def _positive(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return value
+
+
+def _batches(text: str) -> tuple[int, int]:
+    try:
+        return scheduler.parse_batches(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,6 +183,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = invoice_api.run_post(options) and ok
     if "invoices-list" in selected:
         ok = invoice_api.run_list(args.invoices) and ok
+    if "firing" in selected or "firing-lag" in selected:
+        firing_options = scheduler.Options(
+            due=args.steps,
+            future=args.future,
+            batches=tuple(args.batches or scheduler.DEFAULT_BATCHES),
+            repeat=args.repeat,
+            lag_rate=args.lag_rate,
+            lag_seconds=args.lag_seconds,
+            uvloop=args.uvloop,
+            profile=args.profile,
+        )
+        ok = (
+            scheduler.run(firing_options, firing="firing" in selected, lag="firing-lag" in selected)
+            and ok
+        )
     print(f"benchmarks done in {time.monotonic() - started:.0f} s", flush=True)
     return 0 if ok else 1
 
