@@ -212,6 +212,9 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # the standard event loop everywhere: uvloop, when a dev tool pulls it in, would
+        # make development differ from production, which does not install it
+        loop="asyncio",
     )
     return 0
 

@@ -192,7 +192,7 @@ CLAIM_DUE_STEPS = text(
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     ),
-    decided AS (
+    decided AS MATERIALIZED (
         SELECT due.id, EXISTS (
             SELECT 1 FROM steps AS later
             WHERE later.invoice_id = step.invoice_id AND later.position > step.position
