@@ -4,9 +4,13 @@ calendar of the organization, payments, schedules, suspension, lists and the agi
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
+
+from relance.common.db import asyncpg_dsn
 
 
 async def test_a_new_invoice_is_a_draft_with_its_amounts(api):
@@ -86,6 +90,45 @@ async def test_two_invoices_sent_at_once_with_the_same_number_make_one_and_a_409
     assert "FA-7" in conflict.text if field == "number" else "erp-7" in conflict.text
     listed = (await api.get("/v1/invoices")).json()["items"]
     assert len(listed) == 1
+
+
+@pytest.mark.parametrize("field", ["number", "external_id"])
+async def test_a_number_taken_while_the_invoice_is_written_is_a_409_and_writes_nothing(api, field):
+    org = await api.as_new_organization()
+    customer = await api.customer()
+    dsn = asyncpg_dsn(api.app.state.runtime.database.url)
+    other = await asyncpg.connect(dsn)
+    try:
+        writing = other.transaction()
+        await writing.start()
+        await other.execute(
+            "INSERT INTO invoices (id, organization_id, customer_id, number, external_id,"
+            " issue_date, due_date, currency, total, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5, '2026-03-02', '2026-03-31', 'EUR', 10, now(), now())",
+            uuid.uuid4(),
+            uuid.UUID(org["id"]),
+            uuid.UUID(customer["id"]),
+            "FA-7" if field == "number" else "FA-8",
+            "erp-7" if field == "external_id" else None,
+        )
+        same = {"number": "FA-7"} if field == "number" else {"external_id": "erp-7"}
+        posted = asyncio.create_task(
+            api.post_invoice(customer_id=customer["id"], sent_at="2026-03-01T10:00:00Z", **same)
+        )
+        await asyncio.sleep(0.5)
+        assert not posted.done(), "the insert waits for the other transaction"
+        await writing.commit()
+        answer = await posted
+        assert answer.status_code == 409, answer.text
+        assert ("FA-7" if field == "number" else "erp-7") in answer.json()["detail"]
+        counts = await other.fetchrow(
+            "SELECT (SELECT count(*) FROM invoices) AS invoices,"
+            " (SELECT count(*) FROM activity) AS activity,"
+            " (SELECT count(*) FROM outbox WHERE event_type = 'invoice.sent') AS events"
+        )
+        assert dict(counts) == {"invoices": 1, "activity": 0, "events": 0}
+    finally:
+        await other.close()
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relance.common.service import Runtime
 
 
-async def runtime(request: Request) -> Runtime:
-    # async, as every dependency here: FastAPI runs a plain function in a worker thread
+def runtime_of(request: Request) -> Runtime:
+    """The runtime, for a dependency or route that has the request anyway: each dependency
+    costs FastAPI a resolution per request, even one it has cached."""
     found: Runtime = request.app.state.runtime
     return found
+
+
+async def runtime(request: Request) -> Runtime:
+    # async, as every dependency here: FastAPI runs a plain function in a worker thread
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -94,12 +95,24 @@ class RequestContextMiddleware:
                 route = scope.get("route")
                 template = getattr(route, "path", "unmatched")
                 elapsed = time.perf_counter() - started
-                HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
-                HTTP_LATENCY.labels(scope["method"], template).observe(elapsed)
+                _requests(scope["method"], template, status).inc()
+                _latency(scope["method"], template).observe(elapsed)
                 if status >= 500:
                     log.error(
                         "request failed", method=scope["method"], path=scope["path"], status=status
                     )
+
+
+# The metrics of each label set, looked up once: prometheus_client's labels() checks and
+# converts its arguments and takes a lock on every call. Routes, methods and statuses are few.
+@functools.lru_cache(maxsize=4096)
+def _requests(method: str, route: str, status: int) -> Any:
+    return HTTP_REQUESTS.labels(method, route, str(status))
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency(method: str, route: str) -> Any:
+    return HTTP_LATENCY.labels(method, route)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import errno
 import functools
+import gc
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -158,6 +159,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        freeze_startup_objects()
         log.info("service started", port=settings.port)
         try:
             yield
@@ -168,14 +170,29 @@ def create_app(
     app = FastAPI(title=f"Relance {spec.name}", description=spec.description, lifespan=lifespan)
     app.state.runtime = runtime
     app.add_middleware(RequestContextMiddleware)
+    # FastAPI tries the routes in order, each at some cost: the service's own come first
+    for router in spec.routers:
+        app.include_router(router)
     app.include_router(
         platform_router({"database": runtime.database.ping, "broker": runtime.check_broker})
     )
-    for router in spec.routers:
-        app.include_router(router)
     for exception, handler in spec.exception_handlers.items():
         app.add_exception_handler(exception, handler)
     return app
+
+
+_startup_frozen = False
+
+
+def freeze_startup_objects() -> None:
+    """Put what starting made (modules, the app, its routes and models: most of the heap) out
+    of the garbage collector's sight, once per process. A full collection then scans only
+    what was made since, instead of taking about 100 ms every thousand requests or so."""
+    global _startup_frozen
+    if not _startup_frozen:
+        gc.collect()
+        gc.freeze()
+        _startup_frozen = True
 
 
 def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -281,35 +281,24 @@ class NewInvoice:
     scheduled_until: date | None = None
 
 
-INVOICE_UNIQUE_CONSTRAINTS = {
-    "invoices_number_per_organization": "number",
-    "invoices_external_id": "external_id",
-}
+INVOICE_UNIQUE_CONSTRAINTS = ("invoices_number_per_organization", "invoices_external_id")
 
 
 async def create_invoice(database: Database, tenant: Tenant, data: InvoiceIn) -> NewInvoice:
-    """Two round trips on one pooled connection: the checks, then one statement that writes
-    the invoice, its activity and, for an invoice already sent, its ``invoice.sent`` event.
-    The answer is made from what was written, as reading it back would give it."""
+    """One statement on one pooled connection checks and writes the invoice, its activity
+    and, for an invoice already sent, its ``invoice.sent`` event. The answer is made from
+    what was written, as reading it back would give it."""
     async with database.driver_connection() as connection:
-        found = await repo.invoice_checks(
-            connection, tenant.id, data.customer_id, data.number, data.external_id
-        )
-        if found is None:
-            raise Unprocessable("customer_id", "no such customer in this organization")
-        if found["number_taken"]:
-            raise _taken("number", data)
-        if found["external_id_taken"]:
-            raise _taken("external_id", data)
         now = tenant.now()
         if data.sent_at is not None and data.sent_at > now:
+            await _refuse_if_refused(connection, tenant, data)  # those refusals come first
             raise Unprocessable("sent_at", "sent_at is in the future; send the invoice instead")
         sent_at = data.sent_at.astimezone(UTC) if data.sent_at is not None else None
         invoice = NewInvoice(
             id=uuid.uuid4(),
             number=data.number,
             customer_id=data.customer_id,
-            customer_name=found["name"],
+            customer_name="",  # the statement reads it
             status=invoice_status(
                 StatusFacts(sent_at, total=data.total, paid=Decimal(0), due_date=data.due_date),
                 tenant.today(),
@@ -325,6 +314,18 @@ async def create_invoice(database: Database, tenant: Tenant, data: InvoiceIn) ->
             external_id=data.external_id,
             created_at=now,
         )
+        imported = None
+        if sent_at is not None:
+            event = tenant.event(
+                InvoiceSent(
+                    invoice_id=invoice.id,
+                    organization=tenant.snapshot,
+                    customer=CustomerSnapshot(id=data.customer_id, name=""),  # the statement's
+                    invoice=invoice_snapshot(invoice),
+                    imported=True,
+                )
+            )
+            imported = (tenant.now(), {"sent_at": sent_at.isoformat()}, outbox_row(event))
         values = {
             "id": invoice.id,
             "organization_id": tenant.id,
@@ -341,42 +342,37 @@ async def create_invoice(database: Database, tenant: Tenant, data: InvoiceIn) ->
             "imported": invoice.imported,
             "created_at": now,
         }
-        imported = None
-        if sent_at is not None:
-            customer = CustomerSnapshot(
-                id=data.customer_id,
-                name=found["name"],
-                email=found["email"],
-                locale=found["locale"],
-                ibans=tuple(found["ibans"] or ()),
-                external_id=found["external_id"],
-            )
-            event = tenant.event(
-                InvoiceSent(
-                    invoice_id=invoice.id,
-                    organization=tenant.snapshot,
-                    customer=customer,
-                    invoice=invoice_snapshot(invoice),
-                    imported=True,
-                )
-            )
-            detail = {"sent_at": sent_at.isoformat()}
-            imported = (tenant.now(), "invoice.imported", detail, outbox_row(event))
         try:
-            await repo.insert_new_invoice(connection, values, imported)
+            created = await repo.create_invoice(connection, values, imported)
         except asyncpg.UniqueViolationError as exc:
-            # a request with the same number or external id got in between the two statements
-            field = INVOICE_UNIQUE_CONSTRAINTS.get(exc.constraint_name or "")
-            if field is None:
+            # a request with the same number or external id got in after the statement's checks
+            if exc.constraint_name not in INVOICE_UNIQUE_CONSTRAINTS:
                 raise
-            raise _taken(field, data) from exc
-    return invoice
+            await _refuse_if_refused(connection, tenant, data)
+            raise
+        _refuse(created["refused"], data)
+    return replace(invoice, customer_name=created["customer_name"])
 
 
-def _taken(field: str, data: InvoiceIn) -> Conflict:
+async def _refuse_if_refused(
+    connection: asyncpg.Connection, tenant: Tenant, data: InvoiceIn
+) -> None:
+    _refuse(
+        await repo.invoice_refusal(
+            connection, tenant.id, data.customer_id, data.number, data.external_id
+        ),
+        data,
+    )
+
+
+def _refuse(field: str | None, data: InvoiceIn) -> None:
+    """Raise what the failed check of ``repository.create_invoice`` answers, if one failed."""
+    if field == "customer_id":
+        raise Unprocessable("customer_id", "no such customer in this organization")
     if field == "number":
-        return Conflict(f"invoice number {data.number!r} is already used")
-    return Conflict(f"an invoice with external_id {data.external_id!r} exists")
+        raise Conflict(f"invoice number {data.number!r} is already used")
+    if field == "external_id":
+        raise Conflict(f"an invoice with external_id {data.external_id!r} exists")
 
 
 async def send_invoice(session: AsyncSession, tenant: Tenant, invoice_id: UUID) -> None:

@@ -91,8 +91,10 @@ class Input(BaseModel):
     @classmethod
     def _no_nul_characters(cls, value: Any) -> Any:
         # PostgreSQL text cannot hold U+0000: refuse it here rather than fail at the insert
-        values = value if isinstance(value, list) else [value]
-        if any(isinstance(v, str) and "\x00" in v for v in values):
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("text must not contain NUL characters")
+        elif isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value):
             raise ValueError("text must not contain NUL characters")
         return value
 
