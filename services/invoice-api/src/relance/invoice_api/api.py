@@ -9,10 +9,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.deps import RuntimeDep, SessionDep, runtime_of
+from relance.common.signing import BadSignature, verify_signed
 from relance.common.tenancy import admin_token_matches, api_key_sha256, bearer_key, unknown_key
 from relance.invoice_api import operations as ops
 from relance.invoice_api import repository as repo
@@ -34,6 +37,9 @@ from relance.invoice_api.schemas import (
     OrganizationCreated,
     OrganizationIn,
     Page,
+    PartnerEventIn,
+    PartnerEventOut,
+    PartnerSecret,
     PaymentIn,
     PaymentOut,
     PaymentScheduleIn,
@@ -417,6 +423,74 @@ async def aging_report(
             for name, (count, customers, amount) in buckets.items()
         },
     )
+
+
+# Partners: their signed requests (Standard Webhooks), with the organization's API key too
+
+MAX_PARTNER_BODY = 64 * 1024
+
+
+@router.post("/partner-secret", status_code=201, tags=["partners"])
+async def create_partner_secret(t: TenantDep, s: SessionDep) -> PartnerSecret:
+    """A new secret for the organization's partner to sign its requests with. It replaces the
+    previous one at once; give it to the partner right away."""
+    return PartnerSecret(secret=await ops.new_partner_secret(s, t))
+
+
+@router.post(
+    "/partner-events",
+    tags=["partners"],
+    responses={
+        401: {"description": "no partner secret yet, or a bad or stale signature"},
+        413: {"description": "body over 64 KiB"},
+        422: {"description": "not a payment.recorded event, or no such invoice"},
+    },
+)
+async def receive_partner_event(request: Request, t: TenantDep, s: SessionDep) -> PartnerEventOut:
+    """A payment the partner recorded on its side becomes a payment here, once per webhook-id.
+    The request is signed with the partner secret (headers webhook-id, webhook-timestamp
+    within 5 minutes, webhook-signature)."""
+    body = await _capped_body(request, MAX_PARTNER_BODY)
+    secret = await repo.partner_secret(s, t.id)
+    if secret is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="this organization has no partner secret: create one with "
+            "POST /v1/partner-secret and give it to the partner",
+        )
+    try:
+        webhook_id = verify_signed(secret, body, request.headers, t.now())
+    except BadSignature as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=str(exc)) from None
+    try:
+        event = PartnerEventIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    applied = await ops.apply_partner_event(s, t, webhook_id, event)
+    return PartnerEventOut(
+        webhook_id=webhook_id,
+        status="recorded" if applied.first_time else "already_applied",
+        invoice_id=applied.invoice_id,
+        payment_id=applied.payment_id,
+    )
+
+
+async def _capped_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE, detail=f"body over {limit} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def no_content() -> Response:

@@ -30,6 +30,7 @@ from relance.common.events.invoice_events import (
 from relance.common.events.organization_events import OrganizationSaved
 from relance.common.events.types import CustomerSnapshot, InvoiceSnapshot, OrganizationSnapshot
 from relance.common.outbox import add_events, outbox_row
+from relance.common.signing import new_webhook_secret
 from relance.common.tenancy import api_key_sha256, new_api_key
 from relance.invoice_api import repository as repo
 from relance.invoice_api.money import amount_problem, quantize
@@ -40,6 +41,8 @@ from relance.invoice_api.schemas import (
     InvoiceIn,
     InvoicePatch,
     OrganizationIn,
+    PartnerEventIn,
+    PartnerPayment,
     PaymentIn,
     PaymentScheduleIn,
 )
@@ -449,6 +452,7 @@ async def record_payment(
     *,
     source: str = "user",
     match_id: UUID | None = None,
+    payment_id: UUID | None = None,
 ) -> UUID:
     """Record a payment. More than the balance is refused: an overpayment is a mistake to
     correct, or, from a bank transfer, the payment-matcher keeps the excess as credit."""
@@ -467,7 +471,7 @@ async def record_payment(
             f"amount {data.amount} exceeds the balance {quantize(balance, row.currency)} "
             f"{row.currency}",
         )
-    payment_id = uuid.uuid4()
+    payment_id = payment_id or uuid.uuid4()
     now = tenant.now()
     await repo.insert_payment(
         session,
@@ -608,3 +612,70 @@ async def hand_to_collection(session: AsyncSession, tenant: Tenant, invoice_id: 
 
 def balance_of(row: Any) -> Decimal:
     return Decimal(row.total - row.paid)
+
+
+# Partners: their signed requests (the signature is checked by the route, with the secret)
+
+
+async def new_partner_secret(session: AsyncSession, tenant: Tenant) -> str:
+    """Give the organization a new partner secret; the previous one stops working now."""
+    secret = new_webhook_secret()
+    await repo.set_partner_secret(session, tenant.id, secret)
+    return secret
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerEventApplied:
+    invoice_id: UUID
+    payment_id: UUID
+    first_time: bool
+
+
+async def apply_partner_event(
+    session: AsyncSession, tenant: Tenant, webhook_id: str, event: PartnerEventIn
+) -> PartnerEventApplied:
+    """Record the payment a partner reports, once per ``webhook_id``: a replay answers what
+    the first delivery did and changes nothing."""
+    done = await repo.partner_event(session, tenant.id, webhook_id)
+    if done is not None:
+        return PartnerEventApplied(done.invoice_id, done.payment_id, first_time=False)
+    data = event.data
+    invoice_id = await _partner_invoice(session, tenant, data)
+    claimed = await repo.claim_partner_event(
+        session,
+        {
+            "organization_id": tenant.id,
+            "webhook_id": webhook_id,
+            "type": event.type,
+            "invoice_id": invoice_id,
+            "payment_id": uuid.uuid4(),
+            "received_at": tenant.now(),
+        },
+    )
+    done = await repo.partner_event(session, tenant.id, webhook_id)
+    assert done is not None  # claimed now, or by a request that committed first
+    if not claimed:
+        return PartnerEventApplied(done.invoice_id, done.payment_id, first_time=False)
+    # already validated, as PartnerPayment: PaymentIn would refuse a parsed Decimal
+    payment = PaymentIn.model_construct(
+        amount=data.amount, paid_on=data.paid_on, reference=data.reference
+    )
+    await record_payment(
+        session, tenant, invoice_id, payment, source="partner", payment_id=done.payment_id
+    )
+    return PartnerEventApplied(invoice_id, done.payment_id, first_time=True)
+
+
+async def _partner_invoice(session: AsyncSession, tenant: Tenant, data: PartnerPayment) -> UUID:
+    found = await repo.invoice_ids_named(session, tenant.id, data.invoice_number, data.external_id)
+    if data.invoice_number is not None and "number" not in found:
+        raise Unprocessable(
+            "data.invoice_number", f"no invoice numbered {data.invoice_number!r} here"
+        )
+    if data.external_id is not None and "external_id" not in found:
+        raise Unprocessable(
+            "data.external_id", f"no invoice with external_id {data.external_id!r} here"
+        )
+    if len(set(found.values())) > 1:
+        raise Unprocessable("data", "invoice_number and external_id name two different invoices")
+    return next(iter(found.values()))

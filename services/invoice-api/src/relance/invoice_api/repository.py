@@ -38,6 +38,7 @@ from relance.invoice_api.tables import (
     customers,
     invoices,
     organizations,
+    partner_events,
     payments,
     reminder_steps,
     step_outcomes,
@@ -76,6 +77,44 @@ async def organization_by_key(session: AsyncSession, key_sha256: str) -> AnyRow 
         select(organizations).where(organizations.c.api_key_sha256 == key_sha256)
     )
     return result.first()
+
+
+async def partner_secret(session: AsyncSession, org_id: UUID) -> str | None:
+    secret: str | None = await session.scalar(
+        select(organizations.c.partner_secret).where(organizations.c.id == org_id)
+    )
+    return secret
+
+
+async def set_partner_secret(session: AsyncSession, org_id: UUID, secret: str) -> None:
+    await session.execute(
+        update(organizations).where(organizations.c.id == org_id).values(partner_secret=secret)
+    )
+
+
+# Partner events: each webhook-id is applied once per organization
+
+
+async def partner_event(session: AsyncSession, org_id: UUID, webhook_id: str) -> AnyRow | None:
+    result = await session.execute(
+        select(partner_events).where(
+            partner_events.c.organization_id == org_id, partner_events.c.webhook_id == webhook_id
+        )
+    )
+    return result.first()
+
+
+async def claim_partner_event(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Record a webhook-id as applied; False if it already was. A concurrent request with
+    the same id waits here for the first one's transaction, then gets False (or True if
+    that one rolled back)."""
+    claimed = await session.scalar(
+        pg_insert(partner_events)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(partner_events.c.webhook_id)
+    )
+    return claimed is not None
 
 
 # Customers
@@ -330,6 +369,32 @@ async def invoice_refusal(
     if row["external_id_taken"]:
         return "external_id"
     return None
+
+
+async def invoice_ids_named(
+    session: AsyncSession, org_id: UUID, number: str | None, external_id: str | None
+) -> dict[str, UUID]:
+    """The ids of the organization's invoices with this number and with this external id,
+    keyed ``number`` and ``external_id`` (absent when there is none)."""
+    conditions = []
+    if number is not None:
+        conditions.append(invoices.c.number == number)
+    if external_id is not None:
+        conditions.append(invoices.c.external_id == external_id)
+    if not conditions:
+        return {}
+    result = await session.execute(
+        select(invoices.c.id, invoices.c.number, invoices.c.external_id).where(
+            invoices.c.organization_id == org_id, or_(*conditions)
+        )
+    )
+    found: dict[str, UUID] = {}
+    for row in result:
+        if number is not None and row.number == number:
+            found["number"] = row.id
+        if external_id is not None and row.external_id == external_id:
+            found["external_id"] = row.id
+    return found
 
 
 async def get_invoice(

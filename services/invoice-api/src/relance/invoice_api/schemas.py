@@ -249,6 +249,47 @@ class PaymentOut(BaseModel):
     invoice: InvoiceOut
 
 
+class PartnerPayment(Input):
+    """A payment the partner recorded on its side, for an invoice it names by our number or
+    by its own id (``external_id``); when both are given they must name the same invoice."""
+
+    invoice_number: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    external_id: ExternalId | None = None
+    amount: Amount
+    paid_on: date
+    reference: Annotated[str, Field(min_length=1, max_length=140)] | None = None
+
+    @model_validator(mode="after")
+    def _names_an_invoice(self) -> PartnerPayment:
+        if self.invoice_number is None and self.external_id is None:
+            raise ValueError("give the invoice's invoice_number or external_id")
+        return self
+
+
+class PartnerEventIn(Input):
+    """The body of a partner's signed request (Standard Webhooks: type, timestamp, data)."""
+
+    type: Literal["payment.recorded"]
+    timestamp: Instant | None = None
+    data: PartnerPayment
+
+
+class PartnerEventOut(BaseModel):
+    webhook_id: str
+    status: Literal["recorded", "already_applied"] = Field(
+        description="already_applied: this webhook-id was applied before; nothing was done again"
+    )
+    invoice_id: UUID
+    payment_id: UUID
+
+
+class PartnerSecret(BaseModel):
+    secret: str = Field(
+        description="Signs the partner's requests to POST /v1/partner-events (Standard "
+        "Webhooks). Shown once; a new one replaces it at once."
+    )
+
+
 class PaymentScheduleIn(Input):
     planned_on: date
     amount: Amount | None = None

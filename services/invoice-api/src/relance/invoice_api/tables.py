@@ -40,6 +40,8 @@ organizations = Table(
     Column("sender_email", Text),
     Column("api_key_sha256", Text, nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # verifies partners' signed requests (HMAC), so it is kept as given, not hashed
+    Column("partner_secret", Text),
 )
 
 customers = Table(
@@ -161,4 +163,16 @@ activity = Table(
     Column("kind", Text, nullable=False),
     Column("detail", JSONB, nullable=False, server_default="{}"),
     Index("activity_by_invoice", "invoice_id", "id"),
+)
+
+# Partner requests applied (POST /v1/partner-events), by their webhook-id: each applies once.
+partner_events = Table(
+    "partner_events",
+    metadata,
+    Column("organization_id", Uuid, primary_key=True),
+    Column("webhook_id", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("invoice_id", Uuid, nullable=False),
+    Column("payment_id", Uuid, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import secrets
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
@@ -12,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relance.common.deps import RuntimeDep, SessionDep
+from relance.common.signing import new_webhook_secret
 from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
 from relance.notifier import repository as repo
 from relance.notifier.partners import WEBHOOK_TYPES, url_problem
@@ -120,7 +119,7 @@ async def create_endpoint(
         "organization_id": org.id,
         "url": body.url,
         "event_types": body.events,
-        "secret": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "secret": new_webhook_secret(),
         "created_at": rt.clock.now(),
     }
     await repo.add_endpoint(s, values)

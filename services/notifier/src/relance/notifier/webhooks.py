@@ -10,20 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import uuid5
 
 import httpx
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
-from standardwebhooks.webhooks import Webhook
 
 from relance.common.clock import Clock
 from relance.common.db import Database
 from relance.common.events import Event
 from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
+from relance.common.signing import signed_headers
 from relance.notifier import repository as repo
 from relance.notifier.partners import partner_messages, retry_delay, webhook_body
 
@@ -55,15 +55,6 @@ async def fan_out(session: AsyncSession, event: Event[Any]) -> None:
         if message_type in endpoint.event_types
     ]
     await repo.add_webhook_deliveries(session, rows)
-
-
-def signed_headers(secret: str, delivery_id: str, at: datetime, payload: str) -> dict[str, str]:
-    return {
-        "webhook-id": delivery_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign(delivery_id, at, payload),
-        "content-type": "application/json",
-    }
 
 
 class WebhookDelivery:
