@@ -15,7 +15,7 @@ import platform
 import time
 from collections.abc import Sequence
 
-from benchmarks import dev_stack, invoice_api, outbox_relay, scheduler
+from benchmarks import dev_stack, invoice_api, notifier, outbox_relay, scheduler
 
 BENCHMARKS = (
     "relay",
@@ -24,6 +24,9 @@ BENCHMARKS = (
     "invoices-list",
     "firing",
     "firing-lag",
+    "emails",
+    "send-latency",
+    "webhooks",
 )
 
 
@@ -36,8 +39,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "GET /v1/invoices?status=to_collect latency over 100,000 invoices "
         "(invoices-list), the scheduler firing 100,000 due steps to the broker with "
         "1,000,000 more planned, against PGQueuer and the bare claim statement (firing), and "
-        "the lag of steps due at a steady rate (firing-lag). Prints figures; never asserts "
-        "timings.",
+        "the lag of steps due at a steady rate (firing-lag), the notifier's emails per second "
+        "against a bare aiosmtplib loop (emails), the time from POST /v1/invoices/{id}/send to "
+        "the issuance email on the make dev stack (send-latency), and partner webhooks next to "
+        "a partner that never answers (webhooks). Prints figures; never asserts timings.",
     )
     parser.add_argument(
         "--only",
@@ -145,6 +150,44 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "serve` (uvicorn takes uvloop when it is installed) and PGQueuer's consumers "
         "(default: the asyncio loop, as a production install without uvloop runs them)",
     )
+    parser.add_argument(
+        "--emails",
+        type=_positive,
+        default=notifier.DEFAULT_EMAILS,
+        metavar="N",
+        help=f"due steps the notifier sends per round of emails, and messages of its bare "
+        f"aiosmtplib baseline (default: {notifier.DEFAULT_EMAILS:,})",
+    )
+    parser.add_argument(
+        "--send-invoices",
+        type=_positive,
+        default=notifier.DEFAULT_SEND_INVOICES,
+        metavar="N",
+        help=f"invoices sent in send-latency (default: {notifier.DEFAULT_SEND_INVOICES})",
+    )
+    parser.add_argument(
+        "--send-rate",
+        type=float,
+        default=notifier.DEFAULT_SEND_RATE,
+        metavar="R",
+        help=f"POST /send per second in send-latency (default: {notifier.DEFAULT_SEND_RATE:g})",
+    )
+    parser.add_argument(
+        "--webhook-rate",
+        type=float,
+        default=notifier.DEFAULT_WEBHOOK_RATE,
+        metavar="R",
+        help=f"invoice.sent events per second in each phase of webhooks, each one a delivery "
+        f"to every endpoint (default: {notifier.DEFAULT_WEBHOOK_RATE:g})",
+    )
+    parser.add_argument(
+        "--webhook-seconds",
+        type=_positive,
+        default=notifier.DEFAULT_WEBHOOK_SECONDS,
+        metavar="T",
+        help=f"seconds of events in each phase of webhooks "
+        f"(default: {notifier.DEFAULT_WEBHOOK_SECONDS})",
+    )
     return parser.parse_args(argv)
 
 
@@ -198,6 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             scheduler.run(firing_options, firing="firing" in selected, lag="firing-lag" in selected)
             and ok
         )
+    if "emails" in selected:
+        ok = notifier.run_emails(args.emails, repeat=args.repeat, profile=args.profile) and ok
+    if "send-latency" in selected:
+        ok = notifier.run_send_latency(args.send_invoices, args.send_rate) and ok
+    if "webhooks" in selected:
+        ok = notifier.run_webhooks(args.webhook_rate, args.webhook_seconds) and ok
     print(f"benchmarks done in {time.monotonic() - started:.0f} s", flush=True)
     return 0 if ok else 1
 

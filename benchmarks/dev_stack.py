@@ -17,7 +17,6 @@ ended by its process id. Figures are printed, never asserted.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import re
@@ -36,6 +35,7 @@ from typing import IO
 import psutil
 
 from benchmarks.report import figure, number, say
+from benchmarks.stack import end_processes, postgres_leftovers
 from relance.devstack.ports import free_port
 from relance.devstack.stack import SERVICES
 
@@ -226,27 +226,6 @@ def measure_memory(run: DevProcess) -> list[ServiceMemory]:
     return memory
 
 
-def _postgres_leftovers(data_dir: Path) -> list[psutil.Process]:
-    """PostgreSQL servers on this run's data folder (they run detached, as another user)."""
-    mine = str(data_dir)
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        command = process.info["cmdline"] or []
-        if "-D" in command and any(part.startswith(mine) for part in command):
-            found.append(process)
-    return found
-
-
-def _end(processes: list[psutil.Process]) -> None:
-    for process in processes:
-        say(f"still running, ending it: process {process.pid}")
-        with contextlib.suppress(psutil.Error):
-            process.terminate()
-    _gone, still = psutil.wait_procs(processes, timeout=15)
-    for process in still:
-        process.kill()
-
-
 def run() -> bool:
     """Run the benchmark and print its figures; False if the stack did not start or stop."""
     print(f"== make dev: start time and idle memory ({os.cpu_count()} CPUs) ==", flush=True)
@@ -312,9 +291,9 @@ def run() -> bool:
     finally:
         if current is not None:
             current.stop()
-        leftovers = _postgres_leftovers(data_dir)
+        leftovers = postgres_leftovers(data_dir)
         if leftovers:
             ok = False
-            _end(leftovers)
+            end_processes(leftovers)
         shutil.rmtree(workdir, ignore_errors=True)
     return ok
