@@ -911,3 +911,19 @@ def test_an_mt940_file_cut_inside_its_statements_is_refused(data: st.DataObject)
         return  # cut between the two statements: the first is whole (see the README)
     with pytest.raises(StatementError):
         parse("mt940.sta", content[:position])
+
+
+def test_an_mt940_file_in_its_swift_envelope_reads_the_same() -> None:
+    body = read("mt940.sta").replace(b"-\n:20:", b":20:").rstrip(b"-\n")
+    content = (
+        b"{1:F01COBADEFFAXXX0000000000}{2:O9401200240118COBADEFFAXXX00000000002401181200N}{4:\n"
+        + body
+        + b"\n-}{5:{CHK:0123456789AB}}\n"
+    )
+    assert parse("mt940.sta", content) == parse("mt940.sta")
+
+
+def test_a_batch_repeating_one_reference_in_each_transaction_keeps_them_apart() -> None:
+    content = read("camt053_v08.xml").replace(b"CH-20240220-0002", b"CH-20240220-0001")
+    transactions = parse("camt053_v08.xml", content)
+    assert [tx.bank_reference for tx in transactions[2:]] == ["N-0003/1", "N-0003/2"]

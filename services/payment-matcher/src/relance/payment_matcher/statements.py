@@ -22,8 +22,9 @@ Formats (``detect_format`` looks at the content, never at the file name):
 How ``bank_reference`` is chosen (it must be stable across re-imports of the same file):
 
 - CAMT.053: the transaction's ``Refs/AcctSvcrRef``, else the entry's ``AcctSvcrRef``, else
-  the entry's ``NtryRef``. When a batched entry only has the entry-level reference, each of
-  its ``TxDtls`` gets that reference followed by ``/<position in the entry>``.
+  the entry's ``NtryRef``. When the ``TxDtls`` of a batched entry do not each have their
+  own reference (none, or one repeated), each gets the entry's reference followed by
+  ``/<position in the entry>``.
 - MT940: the bank reference of the ``:61:`` line (after ``//``) unless it is ``NONREF``.
 - OFX: ``<account id>:<FITID>``, so that two accounts cannot collide.
 - CSV: the mapped ``bank_reference`` column when it has a value.
@@ -45,6 +46,7 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import json
 import re
 import warnings
@@ -342,7 +344,7 @@ class _Draft:
 
 def _finish(drafts: Iterable[_Draft], default_account: str | None) -> list[BankTransaction]:
     transactions: list[BankTransaction] = []
-    occurrences: dict[str, int] = {}
+    occurrences: dict[bytes, int] = {}
     for draft in drafts:
         reference = draft.reference
         if reference is None:
@@ -359,8 +361,10 @@ def _finish(drafts: Iterable[_Draft], default_account: str | None) -> list[BankT
                 ],
                 ensure_ascii=False,
             )
-            seen = occurrences.get(key, 0)
-            occurrences[key] = seen + 1
+            # Only a digest of the values is kept per distinct transaction.
+            fingerprint = hashlib.sha256(key.encode()).digest()
+            seen = occurrences.get(fingerprint, 0)
+            occurrences[fingerprint] = seen + 1
             digest = hashlib.sha256(f"{key}#{seen}".encode()).hexdigest()[:32]
             reference = DERIVED_PREFIX + digest
         transactions.append(
@@ -419,19 +423,26 @@ def _iban(value: str | None) -> str | None:
     return normalized
 
 
-def _decode(content: bytes, encoding: str | None = None) -> str:
+def _encoding_of(content: bytes, encoding: str | None = None) -> str:
+    """The given encoding if the content is valid in it, else UTF-8, Windows-1252 or Latin-1."""
     if encoding is not None:
         try:
-            return content.decode(encoding)
+            content.decode(encoding)
         except UnicodeDecodeError as exc:
             line = content[: exc.start].count(b"\n") + 1
             raise StatementError(f"the file is not valid {encoding}", f"line {line}") from None
+        return encoding
     for candidate in ("utf-8-sig", "cp1252"):
         try:
-            return content.decode(candidate)
+            content.decode(candidate)
         except UnicodeDecodeError:
             continue
-    return content.decode("latin-1")
+        return candidate
+    return "latin-1"
+
+
+def _decode(content: bytes, encoding: str | None = None) -> str:
+    return content.decode(_encoding_of(content, encoding))
 
 
 # --- CAMT.053 -----------------------------------------------------------------------------
@@ -444,6 +455,8 @@ def _camt_drafts(content: bytes) -> Iterator[_Draft]:
     events = etree.iterparse(
         io.BytesIO(content),
         events=("start", "end"),
+        # Only the elements this reader acts on raise events ("{*}" is any namespace).
+        tag=("{*}Document", "{*}Stmt", "{*}Acct", "{*}Ntry"),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -464,11 +477,14 @@ def _camt_drafts(content: bytes) -> Iterator[_Draft]:
             qname = etree.QName(elem)
             if not root_seen:
                 root_seen = True
-                ns = qname.namespace or ""
+                root = elem.getroottree().getroot()
+                root_name = etree.QName(root)
+                ns = root_name.namespace or ""
                 if elem.getroottree().docinfo.doctype:
                     raise StatementError("a CAMT.053 file must not carry a DOCTYPE")
-                _check_camt_root(qname.localname, ns)
-                continue
+                _check_camt_root(root_name.localname, ns)
+                if elem is root:
+                    continue
             name = qname.localname
             if event == "start":
                 if name == "Stmt" and statement is None:
@@ -499,7 +515,7 @@ def _camt_drafts(content: bytes) -> Iterator[_Draft]:
             f"line {line}" if line else None,
         ) from None
     if not root_seen:
-        raise StatementError("the XML document has no root element")
+        raise StatementError("the XML document is not a CAMT.053 Document")
     if statements_seen == 0:
         raise StatementError("the CAMT.053 document has no statement (Stmt)")
 
@@ -569,6 +585,21 @@ def _camt_entry(entry: Any, ns: str, account: str | None, number: int) -> Iterat
         return
     if len(parsed) != len(details):
         raise StatementError("the entry's transaction details cannot be read", where)
+    own_references = [text(detail, "Refs/AcctSvcrRef") for detail in details]
+    if len(details) > 1 and (
+        None in own_references
+        or len(set(own_references)) < len(details)
+        or entry_reference in own_references
+    ):
+        # Some banks repeat one reference in every transaction of a batch: the position in
+        # the entry keeps them apart.
+        base = entry_reference or next((ref for ref in own_references if ref), None)
+        own_references = [
+            None if base is None else f"{base}/{position}"
+            for position in range(1, len(details) + 1)
+        ]
+    elif len(details) == 1 and own_references[0] is None:
+        own_references = [entry_reference]
     for position, (detail, data) in enumerate(zip(details, parsed, strict=True), start=1):
         detail_where = f"{where}, transaction {position}" if len(details) > 1 else where
         amount, currency = _camt_amount(detail.find(_path(ns, "Amt")), detail_where)
@@ -582,9 +613,7 @@ def _camt_entry(entry: Any, ns: str, account: str | None, number: int) -> Iterat
             amount, currency = entry_amount, entry_currency
         detail_sign_text = text(detail, "CdtDbtInd")
         sign = _camt_sign(detail_sign_text, detail_where) if detail_sign_text else entry_sign
-        reference = text(detail, "Refs/AcctSvcrRef")
-        if reference is None and entry_reference is not None:
-            reference = entry_reference if len(details) == 1 else f"{entry_reference}/{position}"
+        reference = own_references[position - 1]
         if sign > 0:
             name, iban = data.get("DebtorName"), data.get("DebtorIBAN")
         else:
@@ -662,6 +691,18 @@ def _iso_date(value: str, where: str) -> date:
 _MT940_OPTIONS = mt940.Options.all()
 
 
+def _without_envelope(line: str) -> str:
+    """The line without the SWIFT envelope: "{1:...}{2:...}{4:" opens the text block and
+    "-}" (possibly followed by "{5:...}") closes it."""
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        start = stripped.find("{4:")
+        return stripped[start + 3 :] if start >= 0 else ""
+    if stripped.startswith("-}") or stripped.startswith("}"):
+        return ""
+    return line
+
+
 def _mt940_drafts(content: bytes) -> Iterator[_Draft]:
     text = _decode(content).replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
@@ -675,7 +716,10 @@ def _mt940_drafts(content: bytes) -> Iterator[_Draft]:
 def _mt940_blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
     """The statements of the file, each with the number of its first line."""
     blocks: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(lines, start=1):
+    for number, raw_line in enumerate(lines, start=1):
+        # The SWIFT envelope ("{1:...}{2:...}{4:" before, "-}" after) is not statement data;
+        # an emptied line keeps the numbering of the others.
+        line = _without_envelope(raw_line)
         if line.startswith(":20:"):
             blocks.append((number, []))
         if blocks:
@@ -874,24 +918,24 @@ def _ofx_date(raw: str | None, where: str) -> date:
 
 
 def _csv_drafts(content: bytes, mapping: CsvMapping) -> Iterator[_Draft]:
-    text = _decode(content, mapping.encoding)
-    if "\x00" in text:
-        raise StatementError("the file is binary, not a CSV statement")
-    stream = io.StringIO(text, newline="")
+    # Decoded as it is read, so that a large file is not held twice in memory.
+    stream = io.TextIOWrapper(
+        io.BytesIO(content), encoding=_encoding_of(content, mapping.encoding), newline=""
+    )
     for _ in range(mapping.skip_lines):
         stream.readline()
     header_offset = mapping.skip_lines
-    start = stream.tell()
     header_line = stream.readline()
-    stream.seek(start)
     if not header_line.strip():
         raise StatementError("the CSV file has no header row", f"line {header_offset + 1}")
     delimiter = mapping.delimiter or _sniff_delimiter(header_line)
-    reader = csv.reader(stream, delimiter=delimiter, strict=True)
+    reader = csv.reader(itertools.chain([header_line], stream), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except (csv.Error, StopIteration) as exc:
-        raise StatementError(f"the header row cannot be read ({exc})", "line 1") from None
+        raise StatementError(
+            f"the header row cannot be read ({exc})", f"line {header_offset + 1}"
+        ) from None
     columns = {name.strip().lstrip("\ufeff").lower(): index for index, name in enumerate(header)}
 
     def column(name: str | None, required: bool) -> int | None:
@@ -936,6 +980,8 @@ def _csv_drafts(content: bytes, mapping: CsvMapping) -> Iterator[_Draft]:
         where = f"line {header_offset + reader.line_num}"
         if not any(cell.strip() for cell in row):
             continue
+        if any("\x00" in cell for cell in row):
+            raise StatementError("the file is binary, not a CSV statement", where)
         if len(row) != len(header):
             raise StatementError(
                 f"the row has {len(row)} fields but the header has {len(header)}", where
