@@ -33,7 +33,7 @@ from relance.common.outbox import add_events, outbox_row
 from relance.common.signing import new_webhook_secret
 from relance.common.tenancy import api_key_sha256, new_api_key
 from relance.invoice_api import repository as repo
-from relance.invoice_api.money import amount_problem, quantize
+from relance.common.money import amount_problem, quantize
 from relance.invoice_api.repository import AnyRow
 from relance.invoice_api.schemas import (
     CustomerIn,

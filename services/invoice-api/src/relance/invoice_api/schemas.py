@@ -25,7 +25,7 @@ from schwifty.exceptions import SchwiftyException
 
 from relance.common.calendar import is_supported_country
 from relance.common.events.types import StepKind, StepStatus
-from relance.invoice_api.money import amount_problem, is_currency
+from relance.common.money import amount_problem, is_currency
 from relance.invoice_api.status import InvoiceStatus
 
 _AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,6})?$")

@@ -1,0 +1,422 @@
+"""HTTP routes of the payment-matcher (CONTRACT.md): bank transactions in, as JSON or as a
+statement file; what became of each; the suggestions a person confirms or rejects."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance.common.deps import RuntimeDep, SessionDep
+from relance.common.money import amount_problem, is_currency, quantize
+from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
+from relance.payment_matcher import reconciling
+from relance.payment_matcher import repository as repo
+from relance.payment_matcher.reconciling import AlreadyDecided, ImportResult, NotFound
+from relance.payment_matcher.statements import (
+    BankTransaction,
+    CsvMapping,
+    StatementError,
+    parse_statement,
+)
+
+router = APIRouter(prefix="/v1")
+
+MAX_ITEMS = 20_000
+MAX_FILE_BYTES = 20 * 1024 * 1024
+_AMOUNT = re.compile(r"^-?\d{1,13}(\.\d{1,6})?$")
+
+
+async def tenant(s: SessionDep, authorization: AuthorizationHeader = None) -> Tenant:
+    return await tenant_by_key(s, authorization)
+
+
+TenantDep = Annotated[Tenant, Depends(tenant)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "not in this organization"}}
+
+
+# Bodies
+
+
+def _signed_amount(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError('send amounts as decimal strings, e.g. "1250.00" or "-42.10"')
+    text = str(value).strip()
+    if not _AMOUNT.match(text) or Decimal(text) == 0:
+        raise ValueError('must be a non-zero decimal such as "1250.00" (credit) or "-42.10"')
+    return Decimal(text)
+
+
+def _currency(code: str) -> str:
+    if not is_currency(code):
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+    return code
+
+
+def _iban(value: str) -> str:
+    try:
+        return str(IBAN(value).compact)
+    except SchwiftyException as exc:
+        raise ValueError(f"invalid IBAN: {exc}") from exc
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
+class TransactionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    bank_reference: Annotated[Text, Field(min_length=1, max_length=140)]
+    booked_on: date
+    amount: Annotated[Decimal, BeforeValidator(_signed_amount)] = Field(
+        description="a credit (> 0) is matched to invoices; a debit (< 0) is kept, never matched"
+    )
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
+    counterparty_name: Annotated[Text, Field(max_length=200)] | None = None
+    counterparty_iban: (
+        Annotated[str, Field(min_length=15, max_length=42), AfterValidator(_iban)] | None
+    ) = None
+    remittance_info: Annotated[Text, Field(max_length=1000)] | None = None
+    creditor_reference: Annotated[Text, Field(max_length=35)] | None = None
+
+    @model_validator(mode="after")
+    def _amount_fits_currency(self) -> Self:
+        problem = amount_problem(abs(self.amount), self.currency)
+        if problem:
+            raise ValueError(f"amount {problem}")
+        return self
+
+    def transaction(self) -> BankTransaction:
+        return BankTransaction(**self.model_dump())
+
+
+class TransactionsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[TransactionIn] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class ImportOut(BaseModel):
+    imported: int = Field(description="new transactions kept")
+    duplicates: int = Field(description="bank_reference already known: nothing done again")
+    matched: int
+    suggested: int
+    unmatched: int
+    debits: int = Field(description="kept, never matched to sales invoices")
+
+
+class AllocationOut(BaseModel):
+    invoice_id: UUID
+    amount: str
+
+
+class TransactionOut(BaseModel):
+    bank_reference: str
+    state: Literal["matched", "suggested", "unmatched"]
+    allocations: list[AllocationOut] = Field(description="what it paid, once matched")
+    confidence: float | None = None
+    booked_on: date
+    amount: str
+    currency: str
+    counterparty_name: str | None
+    counterparty_iban: str | None
+    remittance_info: str | None
+    customer_id: UUID | None = Field(description="the payer, once matched")
+    excess: str = Field(description="the part above the invoices paid, kept as the payer's credit")
+    suggestions: list[UUID] = Field(description="ids of the matches waiting for a decision")
+
+
+class MatchOut(BaseModel):
+    id: UUID
+    bank_reference: str
+    state: Literal["matched", "suggested", "confirmed", "rejected", "dismissed"]
+    confidence: float
+    evidence: str = Field(description="reference, number, iban or name: what found it")
+    customer_id: UUID | None
+    allocations: list[AllocationOut]
+    amount: str
+    currency: str
+    booked_on: date
+    counterparty_name: str | None
+    remittance_info: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+# Importing
+
+
+@router.post("/bank-transactions", status_code=202, tags=["bank transactions"])
+async def import_transactions(
+    body: TransactionsIn, t: TenantDep, s: SessionDep, rt: RuntimeDep
+) -> ImportOut:
+    """Import transactions (a bank aggregator's feed, say). A ``bank_reference`` already
+    imported is a duplicate and changes nothing; each new credit is matched at once."""
+    result = await reconciling.import_transactions(
+        s, t.id, [item.transaction() for item in body.items], rt.clock.now()
+    )
+    return _import_out(result)
+
+
+@router.post(
+    "/bank-statements",
+    status_code=202,
+    tags=["bank transactions"],
+    responses={
+        413: {"description": f"a file over {MAX_FILE_BYTES // (1024 * 1024)} MiB"},
+        422: {"description": "not a statement this service reads: says what and where"},
+    },
+)
+async def import_statement(
+    t: TenantDep,
+    s: SessionDep,
+    rt: RuntimeDep,
+    file: Annotated[UploadFile, File(description="CAMT.053 XML, MT940, OFX or CSV")],
+    mapping: Annotated[
+        str | None, Form(description="CSV only: JSON object of column names", max_length=4000)
+    ] = None,
+    account: Annotated[
+        str | None, Form(description="the account, for references derived from it", max_length=64)
+    ] = None,
+) -> ImportOut:
+    """Import a statement file, all or nothing: a file that does not read whole imports
+    nothing (422 with where it stops)."""
+    content = await file.read(MAX_FILE_BYTES + 1)
+    if len(content) > MAX_FILE_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="statement file too large")
+    try:
+        csv_mapping = CsvMapping.from_dict(json.loads(mapping)) if mapping else None
+        transactions = parse_statement(
+            content, filename=file.filename, csv_mapping=csv_mapping, account=account
+        )
+    except json.JSONDecodeError as exc:
+        raise _unprocessable("mapping", f"mapping is not JSON: {exc}") from None
+    except StatementError as exc:
+        raise _unprocessable("file", str(exc)) from None
+    except TypeError as exc:  # a mapping that is JSON but not an object
+        raise _unprocessable("mapping", f"mapping must be a JSON object ({exc})") from None
+    if not transactions:
+        raise _unprocessable("file", "the statement has no transactions")
+    result = await reconciling.import_transactions(s, t.id, transactions, rt.clock.now())
+    return _import_out(result)
+
+
+def _import_out(result: ImportResult) -> ImportOut:
+    return ImportOut(
+        imported=result.imported,
+        duplicates=result.duplicates,
+        matched=result.matched,
+        suggested=result.suggested,
+        unmatched=result.unmatched,
+        debits=result.debits,
+    )
+
+
+def _unprocessable(field: str, message: str, where: str = "body") -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": [where, field], "msg": message, "type": "value_error"}],
+    )
+
+
+# Reading
+
+
+@router.get("/bank-transactions", tags=["bank transactions"])
+async def list_transactions(
+    t: TenantDep,
+    s: SessionDep,
+    state: Literal["matched", "suggested", "unmatched"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=300)] = None,
+) -> Page[TransactionOut]:
+    """Newest import first; ``next_cursor`` gives the next page."""
+    after = _decode_cursor(cursor)
+    rows = await repo.list_transactions(
+        s, t.id, state, limit, (after[0], after[1]) if after else None
+    )
+    items = [await _transaction_out(s, t.id, row) for row in rows]
+    last = rows[-1] if len(rows) == limit else None
+    return Page(
+        items=items,
+        next_cursor=_encode_cursor(last.imported_at, last.bank_reference) if last else None,
+    )
+
+
+@router.get("/bank-transactions/{bank_reference}", responses=NOT_FOUND, tags=["bank transactions"])
+async def get_transaction(bank_reference: str, t: TenantDep, s: SessionDep) -> TransactionOut:
+    row = await repo.get_transaction(s, t.id, bank_reference)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such bank transaction")
+    return await _transaction_out(s, t.id, row)
+
+
+async def _transaction_out(s: AsyncSession, org_id: UUID, row: Any) -> TransactionOut:
+    found = await repo.matches_of_transaction(
+        s, org_id, row.bank_reference, ["matched", "confirmed", "suggested"]
+    )
+    paying = [m.id for m in found if m.state in ("matched", "confirmed")]
+    allocations = await repo.allocations_of(s, paying)
+    return TransactionOut(
+        bank_reference=row.bank_reference,
+        state=row.state,
+        allocations=[_allocation(a, row.currency) for m in paying for a in allocations[m]],
+        confidence=row.confidence,
+        booked_on=row.booked_on,
+        amount=_money(row.amount, row.currency),
+        currency=row.currency,
+        counterparty_name=row.counterparty_name,
+        counterparty_iban=row.counterparty_iban,
+        remittance_info=row.remittance_info,
+        customer_id=row.customer_id,
+        excess=_money(row.excess, row.currency),
+        suggestions=[m.id for m in found if m.state == "suggested"],
+    )
+
+
+@router.get("/matches", tags=["matches"])
+async def list_matches(
+    t: TenantDep,
+    s: SessionDep,
+    state: Literal["matched", "suggested", "confirmed", "rejected", "dismissed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=300)] = None,
+) -> Page[MatchOut]:
+    """Matches, newest first; ``?state=suggested`` is the list a person works through."""
+    after = _decode_cursor(cursor)
+    rows = await repo.list_matches(
+        s, t.id, state, limit, (after[0], _uuid(after[1])) if after else None
+    )
+    allocations = await repo.allocations_of(s, [r.id for r in rows])
+    last = rows[-1] if len(rows) == limit else None
+    return Page(
+        items=[_match_out(r, allocations[r.id]) for r in rows],
+        next_cursor=_encode_cursor(last.created_at, str(last.id)) if last else None,
+    )
+
+
+@router.get("/matches/{match_id}", responses=NOT_FOUND, tags=["matches"])
+async def get_match(match_id: UUID, t: TenantDep, s: SessionDep) -> MatchOut:
+    return await _match(s, t.id, match_id)
+
+
+@router.post(
+    "/matches/{match_id}/confirm",
+    responses={**NOT_FOUND, 409: {"description": "already decided"}},
+    tags=["matches"],
+)
+async def confirm_match(match_id: UUID, t: TenantDep, s: SessionDep, rt: RuntimeDep) -> MatchOut:
+    """The suggested payment is right: it is recorded on the invoices (``payment.matched``),
+    the transaction's other suggestions are dismissed, and the payer's account and name are
+    remembered for the next transfers."""
+    await _decide(reconciling.confirm_match, s, t.id, match_id, rt.clock.now())
+    return await _match(s, t.id, match_id)
+
+
+@router.post(
+    "/matches/{match_id}/reject",
+    responses={**NOT_FOUND, 409: {"description": "already decided"}},
+    tags=["matches"],
+)
+async def reject_match(match_id: UUID, t: TenantDep, s: SessionDep, rt: RuntimeDep) -> MatchOut:
+    """The suggested payment is wrong: the pair is never proposed again and the invoices'
+    reminders go on (the hold ends)."""
+    await _decide(reconciling.reject_match, s, t.id, match_id, rt.clock.now())
+    return await _match(s, t.id, match_id)
+
+
+async def _decide(decision: Any, s: AsyncSession, org_id: UUID, match_id: UUID, now: Any) -> None:
+    try:
+        await decision(s, org_id, match_id, now)
+    except NotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such match") from None
+    except AlreadyDecided as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+
+
+async def _match(s: AsyncSession, org_id: UUID, match_id: UUID) -> MatchOut:
+    rows = await repo.list_matches(s, org_id, None, 1, None, match_id=match_id)
+    if not rows:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such match")
+    allocations = await repo.allocations_of(s, [match_id])
+    return _match_out(rows[0], allocations[match_id])
+
+
+def _match_out(row: Any, allocations: list[Any]) -> MatchOut:
+    return MatchOut(
+        id=row.id,
+        bank_reference=row.bank_reference,
+        state=row.state,
+        confidence=row.confidence,
+        evidence=row.evidence,
+        customer_id=row.customer_id,
+        allocations=[_allocation(a, row.currency) for a in allocations],
+        amount=_money(row.amount, row.currency),
+        currency=row.currency,
+        booked_on=row.booked_on,
+        counterparty_name=row.counterparty_name,
+        remittance_info=row.remittance_info,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+    )
+
+
+def _allocation(row: Any, currency: str) -> AllocationOut:
+    return AllocationOut(invoice_id=row.invoice_id, amount=_money(row.amount, currency))
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return format(quantize(amount, currency), "f")
+
+
+# Cursors: the (time, id) of the last row of a page, opaque to clients
+
+
+def _bad_cursor() -> HTTPException:
+    return _unprocessable("cursor", "not a cursor from this API", where="query")
+
+
+def _encode_cursor(at: datetime, key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), key]).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        at, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(key)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise _bad_cursor() from None
+
+
+def _uuid(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise _bad_cursor() from None

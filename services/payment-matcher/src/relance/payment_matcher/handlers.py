@@ -1,0 +1,63 @@
+"""What the payment-matcher reads: its copy of the organizations (for API keys), and of the
+open invoices and their customers, which the matching rules look through.
+
+``invoice.sent`` and ``invoice.updated`` carry the whole invoice and customer: the copy is
+replaced by what they say. ``payment.reported`` carries the balance after the payment, as
+invoice-api keeps it, whoever reported it (a person, a partner, or this service's match).
+Delivery is at least once; the consumer's inbox makes each event apply once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance.common import tenants
+from relance.common.events import Event
+from relance.common.events.invoice_events import InvoiceSent, InvoiceUpdated, PaymentReported
+from relance.common.kafka import Handler
+from relance.common.logging import get_logger
+from relance.payment_matcher import repository as repo
+from relance.payment_matcher.matching import normalize_iban
+
+log = get_logger(__name__)
+
+
+async def on_invoice_changed(
+    session: AsyncSession, event: Event[InvoiceSent] | Event[InvoiceUpdated]
+) -> None:
+    data = event.data
+    invoice, customer = data.invoice, data.customer
+    if invoice.sent_at is None:  # a draft is nobody's debt yet
+        return
+    org_id = event.organization_id
+    await repo.save_open_invoice(
+        session,
+        {
+            "invoice_id": data.invoice_id,
+            "organization_id": org_id,
+            "customer_id": customer.id,
+            "number": invoice.number,
+            "payment_reference": invoice.payment_reference,
+            "currency": invoice.currency,
+            "balance": invoice.balance,
+            "due_date": invoice.due_date,
+            "sent_on": invoice.sent_at.date(),
+        },
+    )
+    await repo.save_payer(
+        session, org_id, customer.id, customer.name, [normalize_iban(i) for i in customer.ibans]
+    )
+
+
+async def on_payment_reported(session: AsyncSession, event: Event[PaymentReported]) -> None:
+    await repo.set_balance(
+        session, event.organization_id, event.data.invoice_id, event.data.balance
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    **tenants.HANDLERS,
+    InvoiceSent.event_type: on_invoice_changed,
+    InvoiceUpdated.event_type: on_invoice_changed,
+    PaymentReported.event_type: on_payment_reported,
+}

@@ -1,0 +1,364 @@
+"""The payment-matcher's use cases: import bank transactions and match their credits, and a
+person's confirmation or rejection of a suggestion. Each runs in one transaction that writes
+its state and its events (to the outbox) together, under a per-organization lock, so that
+every import matches against the balances the previous one left and nothing pays twice.
+
+The rules themselves are ``matching`` (pure); this module loads the organization's open
+book, applies the rules' outcome to the tables and says it with events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance.common.events import Event, Payload
+from relance.common.events.payment_events import (
+    PaymentMatched,
+    PaymentSuggested,
+    SuggestionConfirmed,
+    SuggestionRejected,
+)
+from relance.common.logging import get_logger
+from relance.common.money import quantize
+from relance.common.outbox import add_events
+from relance.payment_matcher import repository as repo
+from relance.payment_matcher.matching import (
+    Candidate,
+    Credit,
+    Match,
+    OpenBook,
+    OpenInvoice,
+    Payer,
+    normalize_iban,
+)
+from relance.payment_matcher.statements import BankTransaction
+from relance.payment_matcher.tables import bank_transactions, match_allocations, matches
+
+SOURCE = "payment-matcher"
+PROGRESS_EVERY = 10_000
+log = get_logger(__name__)
+
+
+class NotFound(LookupError):
+    pass
+
+
+class AlreadyDecided(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    imported: int
+    duplicates: int
+    matched: int
+    suggested: int
+    unmatched: int
+    debits: int
+
+
+def allocation_match_id(match_id: UUID, invoice_id: UUID) -> UUID:
+    """The ``match_id`` of one invoice's part of a match, in events: invoice-api records each
+    bank payment once per this id, the scheduler holds each suggested invoice by it."""
+    return uuid.uuid5(match_id, str(invoice_id))
+
+
+async def open_book(session: AsyncSession, org_id: UUID) -> OpenBook:
+    invoices = [
+        OpenInvoice(
+            invoice_id=row.invoice_id,
+            customer_id=row.customer_id,
+            number=row.number,
+            payment_reference=row.payment_reference,
+            currency=row.currency,
+            balance=quantize(row.balance, row.currency),
+            due_date=row.due_date,
+            sent_on=row.sent_on,
+        )
+        for row in await repo.open_invoices_of(session, org_id)
+    ]
+    payers = [
+        Payer(
+            customer_id=row.customer_id,
+            names=(row.name, *row.learned_names),
+            ibans=(*row.ibans, *row.learned_ibans),
+        )
+        for row in await repo.payers_of(session, org_id)
+    ]
+    return OpenBook(invoices, payers)
+
+
+async def import_transactions(
+    session: AsyncSession, org_id: UUID, transactions: Sequence[BankTransaction], now: datetime
+) -> ImportResult:
+    """Keep the new transactions (a ``bank_reference`` seen before, in this import or an
+    earlier one, is a duplicate and changes nothing) and match their credits, oldest first."""
+    await repo.lock_organization(session, org_id)
+    known = await repo.known_references(session, org_id, [t.bank_reference for t in transactions])
+    fresh: list[BankTransaction] = []
+    for transaction in transactions:
+        if transaction.bank_reference not in known:
+            known.add(transaction.bank_reference)
+            fresh.append(transaction)
+    fresh.sort(key=lambda t: (t.booked_on, t.bank_reference))
+    credits = [t for t in fresh if t.amount > 0]
+    book = await open_book(session, org_id) if credits else OpenBook()
+    writer = _Writer(org_id, now)
+    for done, transaction in enumerate(fresh, start=1):
+        if transaction.amount > 0:
+            match = book.match(_credit(transaction))
+            if match.state == "matched":
+                book.settle(match.candidates[0].allocations)
+            writer.add(transaction, match)
+        else:
+            writer.add(transaction, None)
+        if done % PROGRESS_EVERY == 0:
+            log.info("matching bank transactions", done=done, of=len(fresh))
+    await writer.flush(session)
+    return ImportResult(
+        imported=len(fresh),
+        duplicates=len(transactions) - len(fresh),
+        matched=writer.counts["matched"],
+        suggested=writer.counts["suggested"],
+        unmatched=writer.counts["unmatched"],
+        debits=len(fresh) - len(credits),
+    )
+
+
+def _credit(transaction: BankTransaction) -> Credit:
+    return Credit(
+        amount=transaction.amount,
+        currency=transaction.currency,
+        counterparty_name=transaction.counterparty_name,
+        counterparty_iban=transaction.counterparty_iban,
+        remittance_info=transaction.remittance_info,
+        creditor_reference=transaction.creditor_reference,
+    )
+
+
+class _Writer:
+    """The rows and events of one import, written together at the end."""
+
+    def __init__(self, org_id: UUID, now: datetime) -> None:
+        self.org_id = org_id
+        self.now = now
+        self.transactions: list[dict[str, Any]] = []
+        self.matches: list[dict[str, Any]] = []
+        self.allocations: list[dict[str, Any]] = []
+        self.paid_off: list[tuple[UUID, Decimal]] = []
+        self.events: list[Event[Any]] = []
+        self.counts = {"matched": 0, "suggested": 0, "unmatched": 0}
+
+    def add(self, transaction: BankTransaction, match: Match | None) -> None:
+        state = match.state if match is not None else "unmatched"
+        self.transactions.append(
+            {
+                "organization_id": self.org_id,
+                "bank_reference": transaction.bank_reference,
+                "booked_on": transaction.booked_on,
+                "amount": transaction.amount,
+                "currency": transaction.currency,
+                "counterparty_name": transaction.counterparty_name,
+                "counterparty_iban": transaction.counterparty_iban,
+                "remittance_info": transaction.remittance_info,
+                "creditor_reference": transaction.creditor_reference,
+                "state": state,
+                "confidence": match.candidates[0].confidence
+                if match and match.candidates
+                else None,
+                "customer_id": match.customer_id if match and state == "matched" else None,
+                "excess": match.excess if match else Decimal(0),
+                "imported_at": self.now,
+            }
+        )
+        if match is None:
+            return
+        self.counts[state] += 1
+        for candidate in match.candidates:
+            self._add_match(transaction, candidate, state, match.customer_id)
+
+    def _add_match(
+        self,
+        transaction: BankTransaction,
+        candidate: Candidate,
+        state: str,
+        customer_id: UUID | None,
+    ) -> None:
+        match_id = uuid.uuid4()
+        self.matches.append(
+            {
+                "id": match_id,
+                "organization_id": self.org_id,
+                "bank_reference": transaction.bank_reference,
+                "state": state,
+                "confidence": candidate.confidence,
+                "evidence": candidate.evidence,
+                "customer_id": customer_id,
+                "created_at": self.now,
+                "decided_at": self.now if state == "matched" else None,
+            }
+        )
+        for allocation in candidate.allocations:
+            self.allocations.append(
+                {
+                    "match_id": match_id,
+                    "invoice_id": allocation.invoice_id,
+                    "amount": allocation.amount,
+                }
+            )
+            event_match_id = allocation_match_id(match_id, allocation.invoice_id)
+            payload: Payload
+            if state == "matched":
+                self.paid_off.append((allocation.invoice_id, allocation.amount))
+                payload = PaymentMatched(
+                    invoice_id=allocation.invoice_id,
+                    match_id=event_match_id,
+                    bank_reference=transaction.bank_reference,
+                    amount=allocation.amount,
+                    currency=transaction.currency,
+                    booked_on=transaction.booked_on,
+                )
+            else:
+                payload = PaymentSuggested(
+                    invoice_id=allocation.invoice_id,
+                    match_id=event_match_id,
+                    bank_reference=transaction.bank_reference,
+                    amount=allocation.amount,
+                    currency=transaction.currency,
+                    booked_on=transaction.booked_on,
+                    confidence=candidate.confidence,
+                )
+            self.events.append(_event(payload, self.org_id, self.now))
+
+    async def flush(self, session: AsyncSession) -> None:
+        await repo.add_rows(session, bank_transactions, self.transactions)
+        await repo.add_rows(session, matches, self.matches)
+        await repo.add_rows(session, match_allocations, self.allocations)
+        await repo.lower_balances(session, self.org_id, self.paid_off)
+        await add_events(session, self.events)
+
+
+def _event(payload: Payload, org_id: UUID, now: datetime) -> Event[Any]:
+    return Event.new(payload, source=SOURCE, organization_id=org_id, time=now)
+
+
+# A person's decision on a suggestion
+
+
+async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now: datetime) -> None:
+    """Record the suggested payment as if it had been sure; the other suggestions of the same
+    transaction are dismissed, and the payer's account and name are learned."""
+    await repo.lock_organization(session, org_id)
+    match, transaction = await _suggestion(session, org_id, match_id)
+    siblings = [
+        row.id
+        for row in await repo.matches_of_transaction(
+            session, org_id, match.bank_reference, ["suggested"]
+        )
+        if row.id != match_id
+    ]
+    found = await repo.allocations_of(session, [match_id, *siblings])
+    allocations = found[match_id]
+    await repo.decide_matches(session, org_id, [match_id], "confirmed", now)
+    await repo.decide_matches(session, org_id, siblings, "dismissed", now)
+    paid = sum((a.amount for a in allocations), Decimal(0))
+    customer_id = match.customer_id
+    await repo.update_transaction(
+        session,
+        org_id,
+        match.bank_reference,
+        {
+            "state": "matched",
+            "confidence": match.confidence,
+            "customer_id": customer_id,
+            "excess": max(transaction.amount - paid, Decimal(0)),
+        },
+    )
+    await repo.lower_balances(session, org_id, [(a.invoice_id, a.amount) for a in allocations])
+    if customer_id is not None:
+        iban = (
+            normalize_iban(transaction.counterparty_iban) if transaction.counterparty_iban else None
+        )
+        await repo.learn_payer(session, org_id, customer_id, iban, transaction.counterparty_name)
+    events: list[Event[Any]] = []
+    for allocation in allocations:
+        event_match_id = allocation_match_id(match_id, allocation.invoice_id)
+        events += [
+            _event(
+                SuggestionConfirmed(invoice_id=allocation.invoice_id, match_id=event_match_id),
+                org_id,
+                now,
+            ),
+            _event(
+                PaymentMatched(
+                    invoice_id=allocation.invoice_id,
+                    match_id=event_match_id,
+                    bank_reference=transaction.bank_reference,
+                    amount=allocation.amount,
+                    currency=transaction.currency,
+                    booked_on=transaction.booked_on,
+                    confirmed_by_person=True,
+                ),
+                org_id,
+                now,
+            ),
+        ]
+    for sibling in siblings:
+        events += _rejections(sibling, found[sibling], org_id, now)
+    await add_events(session, events)
+
+
+async def reject_match(session: AsyncSession, org_id: UUID, match_id: UUID, now: datetime) -> None:
+    """This transaction does not pay these invoices: never propose the pair again, and end
+    the hold on their reminders. With no suggestion left, the transaction is unmatched."""
+    await repo.lock_organization(session, org_id)
+    match, _ = await _suggestion(session, org_id, match_id)
+    allocations = (await repo.allocations_of(session, [match_id]))[match_id]
+    await repo.decide_matches(session, org_id, [match_id], "rejected", now)
+    await repo.add_rejected_pairs(
+        session, org_id, match.bank_reference, [a.invoice_id for a in allocations]
+    )
+    left = await repo.matches_of_transaction(session, org_id, match.bank_reference, ["suggested"])
+    await repo.update_transaction(
+        session,
+        org_id,
+        match.bank_reference,
+        {"state": "suggested", "confidence": left[0].confidence}
+        if left
+        else {"state": "unmatched", "confidence": None},
+    )
+    await add_events(session, _rejections(match_id, allocations, org_id, now))
+
+
+def _rejections(
+    match_id: UUID, allocations: Sequence[Any], org_id: UUID, now: datetime
+) -> list[Event[Any]]:
+    return [
+        _event(
+            SuggestionRejected(
+                invoice_id=a.invoice_id, match_id=allocation_match_id(match_id, a.invoice_id)
+            ),
+            org_id,
+            now,
+        )
+        for a in allocations
+    ]
+
+
+async def _suggestion(session: AsyncSession, org_id: UUID, match_id: UUID) -> tuple[Any, Any]:
+    match = await repo.get_match(session, org_id, match_id, lock=True)
+    if match is None:
+        raise NotFound("match")
+    if match.state != "suggested":
+        raise AlreadyDecided(f"this match is {match.state}, not waiting for a decision")
+    transaction = await repo.get_transaction(session, org_id, match.bank_reference)
+    assert transaction is not None  # a match is made with its transaction
+    return match, transaction

@@ -1,0 +1,314 @@
+"""Every SQL statement of the payment-matcher, and only here. Each one filters by organization."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, and_, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance.payment_matcher.tables import (
+    bank_transactions,
+    match_allocations,
+    matches,
+    open_invoices,
+    payers,
+    rejected_pairs,
+)
+
+AnyRow = Row[Any]
+
+
+# The copy of invoices and customers, from invoice events
+
+
+async def save_open_invoice(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Insert or replace the invoice's copy (``values`` has every column)."""
+    statement = upsert(open_invoices).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[open_invoices.c.invoice_id],
+            set_={k: statement.excluded[k] for k in values if k != "invoice_id"},
+            where=open_invoices.c.organization_id == values["organization_id"],
+        )
+    )
+
+
+async def set_balance(
+    session: AsyncSession, org_id: UUID, invoice_id: UUID, balance: Decimal
+) -> None:
+    await session.execute(
+        update(open_invoices)
+        .where(open_invoices.c.organization_id == org_id, open_invoices.c.invoice_id == invoice_id)
+        .values(balance=balance)
+    )
+
+
+async def lower_balances(
+    session: AsyncSession, org_id: UUID, allocations: Iterable[tuple[UUID, Decimal]]
+) -> None:
+    """Take what a match pays off the invoices' balances, until invoice-api's
+    ``payment.reported`` brings the balance it keeps."""
+    rows = list(allocations)
+    if not rows:
+        return
+    await session.execute(
+        text(
+            """
+            UPDATE open_invoices AS o SET balance = greatest(o.balance - p.amount, 0)
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:amounts AS numeric[])) AS p (id, amount)
+            WHERE o.organization_id = :org AND o.invoice_id = p.id
+            """
+        ),
+        {"org": org_id, "ids": [r[0] for r in rows], "amounts": [r[1] for r in rows]},
+    )
+
+
+async def save_payer(
+    session: AsyncSession, org_id: UUID, customer_id: UUID, name: str, ibans: Sequence[str]
+) -> None:
+    """The customer's name and IBANs as invoice-api has them; what was learned stays."""
+    statement = upsert(payers).values(
+        customer_id=customer_id, organization_id=org_id, name=name, ibans=list(ibans)
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[payers.c.customer_id],
+            set_={"name": statement.excluded.name, "ibans": statement.excluded.ibans},
+            where=payers.c.organization_id == org_id,
+        )
+    )
+
+
+async def learn_payer(
+    session: AsyncSession, org_id: UUID, customer_id: UUID, iban: str | None, name: str | None
+) -> None:
+    changes: dict[str, Any] = {}
+    if iban:
+        changes["learned_ibans"] = func.array_append(
+            func.array_remove(payers.c.learned_ibans, iban), iban
+        )
+    if name:
+        changes["learned_names"] = func.array_append(
+            func.array_remove(payers.c.learned_names, name), name
+        )
+    if changes:
+        await session.execute(
+            update(payers)
+            .where(payers.c.organization_id == org_id, payers.c.customer_id == customer_id)
+            .values(**changes)
+        )
+
+
+async def open_invoices_of(session: AsyncSession, org_id: UUID) -> Sequence[AnyRow]:
+    result = await session.execute(
+        select(open_invoices).where(
+            open_invoices.c.organization_id == org_id, open_invoices.c.balance > 0
+        )
+    )
+    return result.all()
+
+
+async def payers_of(session: AsyncSession, org_id: UUID) -> Sequence[AnyRow]:
+    result = await session.execute(select(payers).where(payers.c.organization_id == org_id))
+    return result.all()
+
+
+# Imports
+
+
+async def lock_organization(session: AsyncSession, org_id: UUID) -> None:
+    """One import or decision at a time per organization, until the transaction ends: each
+    one matches against the balances the previous one left."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:org, 0))"), {"org": str(org_id)}
+    )
+
+
+async def known_references(
+    session: AsyncSession, org_id: UUID, references: Sequence[str]
+) -> set[str]:
+    result = await session.execute(
+        select(bank_transactions.c.bank_reference).where(
+            bank_transactions.c.organization_id == org_id,
+            bank_transactions.c.bank_reference
+            == func.any(text("CAST(:refs AS text[])").bindparams(refs=list(references))),
+        )
+    )
+    return set(result.scalars())
+
+
+async def add_rows(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows (SQLAlchemy sends them in pages of multi-row INSERTs)."""
+    if rows:
+        await session.execute(insert(table), rows)
+
+
+async def add_rejected_pairs(
+    session: AsyncSession, org_id: UUID, bank_reference: str, invoice_ids: Sequence[UUID]
+) -> None:
+    if invoice_ids:
+        await session.execute(
+            upsert(rejected_pairs)
+            .values(
+                [
+                    {"organization_id": org_id, "bank_reference": bank_reference, "invoice_id": i}
+                    for i in invoice_ids
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+
+
+# Reading transactions and matches
+
+
+async def get_transaction(
+    session: AsyncSession, org_id: UUID, bank_reference: str, *, lock: bool = False
+) -> AnyRow | None:
+    query = select(bank_transactions).where(
+        bank_transactions.c.organization_id == org_id,
+        bank_transactions.c.bank_reference == bank_reference,
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def update_transaction(
+    session: AsyncSession, org_id: UUID, bank_reference: str, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(bank_transactions)
+        .where(
+            bank_transactions.c.organization_id == org_id,
+            bank_transactions.c.bank_reference == bank_reference,
+        )
+        .values(**values)
+    )
+
+
+async def list_transactions(
+    session: AsyncSession,
+    org_id: UUID,
+    state: str | None,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> Sequence[AnyRow]:
+    query = select(bank_transactions).where(bank_transactions.c.organization_id == org_id)
+    if state is not None:
+        query = query.where(bank_transactions.c.state == state)
+    if after is not None:
+        at, ref = after
+        query = query.where(
+            or_(
+                bank_transactions.c.imported_at < at,
+                and_(
+                    bank_transactions.c.imported_at == at, bank_transactions.c.bank_reference < ref
+                ),
+            )
+        )
+    query = query.order_by(
+        bank_transactions.c.imported_at.desc(), bank_transactions.c.bank_reference.desc()
+    ).limit(limit)
+    return (await session.execute(query)).all()
+
+
+async def matches_of_transaction(
+    session: AsyncSession, org_id: UUID, bank_reference: str, states: Sequence[str]
+) -> Sequence[AnyRow]:
+    result = await session.execute(
+        select(matches)
+        .where(
+            matches.c.organization_id == org_id,
+            matches.c.bank_reference == bank_reference,
+            matches.c.state.in_(states),
+        )
+        .order_by(matches.c.confidence.desc(), matches.c.id)
+    )
+    return result.all()
+
+
+async def get_match(
+    session: AsyncSession, org_id: UUID, match_id: UUID, *, lock: bool = False
+) -> AnyRow | None:
+    query = select(matches).where(matches.c.organization_id == org_id, matches.c.id == match_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).first()
+
+
+async def list_matches(
+    session: AsyncSession,
+    org_id: UUID,
+    state: str | None,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+    *,
+    match_id: UUID | None = None,
+) -> Sequence[AnyRow]:
+    """Matches with their transaction's amount, date and text; one if ``match_id``."""
+    query = (
+        select(
+            matches,
+            bank_transactions.c.amount,
+            bank_transactions.c.currency,
+            bank_transactions.c.booked_on,
+            bank_transactions.c.counterparty_name,
+            bank_transactions.c.remittance_info,
+        )
+        .join(
+            bank_transactions,
+            and_(
+                bank_transactions.c.organization_id == matches.c.organization_id,
+                bank_transactions.c.bank_reference == matches.c.bank_reference,
+            ),
+        )
+        .where(matches.c.organization_id == org_id)
+    )
+    if match_id is not None:
+        query = query.where(matches.c.id == match_id)
+    if state is not None:
+        query = query.where(matches.c.state == state)
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            or_(
+                matches.c.created_at < at,
+                and_(matches.c.created_at == at, matches.c.id < last_id),
+            )
+        )
+    query = query.order_by(matches.c.created_at.desc(), matches.c.id.desc()).limit(limit)
+    return (await session.execute(query)).all()
+
+
+async def allocations_of(
+    session: AsyncSession, match_ids: Sequence[UUID]
+) -> dict[UUID, list[AnyRow]]:
+    """The allocations of matches already read with their organization's filter."""
+    found: dict[UUID, list[AnyRow]] = {match_id: [] for match_id in match_ids}
+    if match_ids:
+        result = await session.execute(
+            select(match_allocations)
+            .where(match_allocations.c.match_id.in_(match_ids))
+            .order_by(match_allocations.c.match_id, match_allocations.c.invoice_id)
+        )
+        for row in result:
+            found[row.match_id].append(row)
+    return found
+
+
+async def decide_matches(
+    session: AsyncSession, org_id: UUID, match_ids: Sequence[UUID], state: str, at: datetime
+) -> None:
+    if match_ids:
+        await session.execute(
+            update(matches)
+            .where(matches.c.organization_id == org_id, matches.c.id.in_(match_ids))
+            .values(state=state, decided_at=at)
+        )
