@@ -239,7 +239,8 @@ def test_a_camt_053_001_08_statement_gives_parties_references_and_structured_ref
             creditor_reference="RF18539007547034",
         ),
         BankTransaction(
-            bank_reference="N-0002",  # no AcctSvcrRef: the NtryRef
+            # No AcctSvcrRef: the NtryRef, with the account and the booking date
+            bank_reference="CH9300762011623852957/20240210/N-0002",
             booked_on=date(2024, 2, 10),
             amount=D("-75.20"),
             currency="CHF",
@@ -289,8 +290,9 @@ def test_a_camt_file_without_namespace_is_still_read() -> None:
     assert parse_statement(content) == parse("camt053_v08.xml")
 
 
-def test_the_same_camt_reference_in_two_accounts_keeps_one_reference_each_entry() -> None:
-    """A statement of two accounts: entries are read statement by statement."""
+def test_a_camt_file_of_two_accounts_with_the_same_references_keeps_every_entry() -> None:
+    """Entries are read statement by statement, each with its account; the same bank
+    reference in two accounts does not make the second account's entries duplicates."""
     v08 = read("camt053_v08.xml")
     start = v08.index(b"<Stmt>")
     end = v08.index(b"</Stmt>") + len(b"</Stmt>")
@@ -298,7 +300,11 @@ def test_the_same_camt_reference_in_two_accounts_keeps_one_reference_each_entry(
     content = v08[:end] + second + v08[end:]
     transactions = parse_statement(content)
     assert len(transactions) == 8
-    assert transactions[4:] == transactions[:4]
+    assert [without_reference(tx) for tx in transactions[4:]] == [
+        without_reference(tx) for tx in transactions[:4]
+    ]
+    assert len({tx.bank_reference for tx in transactions}) == 8
+    assert transactions[5].bank_reference == "CH5604835012345678009/20240210/N-0002"
 
 
 @pytest.mark.parametrize("cut", [0.1, 0.25, 0.5, 0.75, 0.9, 0.99])
@@ -926,4 +932,40 @@ def test_an_mt940_file_in_its_swift_envelope_reads_the_same() -> None:
 def test_a_batch_repeating_one_reference_in_each_transaction_keeps_them_apart() -> None:
     content = read("camt053_v08.xml").replace(b"CH-20240220-0002", b"CH-20240220-0001")
     transactions = parse("camt053_v08.xml", content)
-    assert [tx.bank_reference for tx in transactions[2:]] == ["N-0003/1", "N-0003/2"]
+    assert [tx.bank_reference for tx in transactions[2:]] == [
+        "CH9300762011623852957/20240220/N-0003/1",
+        "CH9300762011623852957/20240220/N-0003/2",
+    ]
+
+
+def test_a_bank_reference_given_to_two_different_transactions_keeps_both() -> None:
+    """A column that is not unique after all must not make the second payment a duplicate."""
+    content = (
+        b"booked_on,amount,currency,bank_reference,remittance_info\n"
+        b"2024-04-02,100.00,EUR,VIR SEPA,INV-1\n"
+        b"2024-04-02,250.00,EUR,VIR SEPA,INV-2\n"
+        b"2024-04-03,80.00,EUR,TX-1,INV-3\n"
+    )
+    transactions = parse_statement(content)
+    first, second, third = (tx.bank_reference for tx in transactions)
+    assert derived(first)
+    assert derived(second)
+    assert first != second
+    assert third == "TX-1"
+    # Stable: the same file again, or the rows in another order, give the same references.
+    assert [tx.bank_reference for tx in parse_statement(content)] == [first, second, third]
+    lines = content.split(b"\n")
+    swapped = b"\n".join([lines[0], lines[2], lines[1], lines[3]]) + b"\n"
+    assert [tx.bank_reference for tx in parse_statement(swapped)][:2] == [second, first]
+
+
+def test_the_same_transaction_listed_twice_keeps_one_reference() -> None:
+    """Overlapping statements in one file: the copy is the same transaction."""
+    content = read("camt053_v08.xml")
+    start = content.index(b"<!-- 2:")
+    end = content.index(b"<!-- 3:")
+    doubled = content[:end] + content[start:end] + content[end:]
+    references = [tx.bank_reference for tx in parse("camt053_v08.xml", doubled)]
+    second = "CH9300762011623852957/20240210/N-0002"
+    assert references == ["CH-20240205-0001-T1", second, second, *references[3:]]
+    assert len(references) == 5

@@ -22,9 +22,10 @@ Formats (``detect_format`` looks at the content, never at the file name):
 How ``bank_reference`` is chosen (it must be stable across re-imports of the same file):
 
 - CAMT.053: the transaction's ``Refs/AcctSvcrRef``, else the entry's ``AcctSvcrRef``, else
-  the entry's ``NtryRef``. When the ``TxDtls`` of a batched entry do not each have their
-  own reference (none, or one repeated), each gets the entry's reference followed by
-  ``/<position in the entry>``.
+  the entry's ``NtryRef`` qualified as ``<account IBAN>/<booking date YYYYMMDD>/<NtryRef>``
+  (many banks number the entries of each statement from 1). When the ``TxDtls`` of a
+  batched entry do not each have their own reference (none, or one repeated), each gets the
+  entry's reference followed by ``/<position in the entry>``.
 - MT940: the bank reference of the ``:61:`` line (after ``//``) unless it is ``NONREF``.
 - OFX: ``<account id>:<FITID>``, so that two accounts cannot collide.
 - CSV: the mapped ``bank_reference`` column when it has a value.
@@ -35,6 +36,11 @@ How ``bank_reference`` is chosen (it must be stable across re-imports of the sam
   transactions with all these same values met before it in the same file). Two identical
   coffee purchases on the same day therefore stay two transactions, and importing the same
   file again gives the same references.
+- A bank reference that the file gives to two transactions with different values is not
+  unique after all (a CSV column that repeats, say): each of those transactions gets
+  ``"derived-"`` and a hash of that reference and its values instead, so that none is taken
+  for a duplicate of another. The same reference with the same values is the same
+  transaction listed twice and keeps a single reference.
 
 Amounts are exact ``Decimal`` values with the currency's minor units (``12.5`` EUR becomes
 ``12.50``; ``1.234`` EUR is refused). Every 10,000 transactions a progress line is logged.
@@ -44,6 +50,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -345,28 +352,37 @@ class _Draft:
 def _finish(drafts: Iterable[_Draft], default_account: str | None) -> list[BankTransaction]:
     transactions: list[BankTransaction] = []
     occurrences: dict[bytes, int] = {}
+    # The values of each transaction that has the bank's reference, by reference: a reference
+    # met again with other values is not unique in this file (see _disambiguate).
+    by_reference: dict[str, bytes] = {}
+    fingerprints: list[bytes | None] = []
+    reused: set[str] = set()
     for draft in drafts:
+        key = json.dumps(
+            [
+                draft.account or default_account or "",
+                draft.booked_on.isoformat(),
+                str(draft.amount),
+                draft.currency,
+                draft.counterparty_name or "",
+                draft.counterparty_iban or "",
+                draft.remittance_info or "",
+                draft.creditor_reference or "",
+            ],
+            ensure_ascii=False,
+        )
+        # Only a digest of the values is kept per transaction.
+        fingerprint = hashlib.sha256(key.encode()).digest()
         reference = draft.reference
         if reference is None:
-            key = json.dumps(
-                [
-                    draft.account or default_account or "",
-                    draft.booked_on.isoformat(),
-                    str(draft.amount),
-                    draft.currency,
-                    draft.counterparty_name or "",
-                    draft.counterparty_iban or "",
-                    draft.remittance_info or "",
-                    draft.creditor_reference or "",
-                ],
-                ensure_ascii=False,
-            )
-            # Only a digest of the values is kept per distinct transaction.
-            fingerprint = hashlib.sha256(key.encode()).digest()
             seen = occurrences.get(fingerprint, 0)
             occurrences[fingerprint] = seen + 1
-            digest = hashlib.sha256(f"{key}#{seen}".encode()).hexdigest()[:32]
-            reference = DERIVED_PREFIX + digest
+            reference = DERIVED_PREFIX + hashlib.sha256(f"{key}#{seen}".encode()).hexdigest()[:32]
+            fingerprints.append(None)
+        else:
+            if by_reference.setdefault(reference, fingerprint) != fingerprint:
+                reused.add(reference)
+            fingerprints.append(fingerprint)
         transactions.append(
             BankTransaction(
                 bank_reference=reference,
@@ -381,7 +397,31 @@ def _finish(drafts: Iterable[_Draft], default_account: str | None) -> list[BankT
         )
         if len(transactions) % PROGRESS_EVERY == 0:
             log.info("statement parsing", transactions=len(transactions))
+    if reused:
+        _disambiguate(transactions, fingerprints, reused)
     return transactions
+
+
+def _disambiguate(
+    transactions: list[BankTransaction], fingerprints: list[bytes | None], reused: set[str]
+) -> None:
+    """Give a derived reference to every transaction whose bank reference the file also gives
+    to a different transaction, so that none is taken for a duplicate of another.
+
+    The same reference with the same values keeps one derived reference: it is the same
+    transaction listed twice (overlapping statements) and is imported once. The derived
+    reference hashes the bank's reference and the values, so it is stable across re-imports.
+    """
+    log.warning("bank references reused in one statement", references=len(reused))
+    for index, transaction in enumerate(transactions):
+        fingerprint = fingerprints[index]
+        if transaction.bank_reference not in reused or fingerprint is None:
+            continue
+        material = f"{transaction.bank_reference}\x1f{fingerprint.hex()}"
+        transactions[index] = dataclasses.replace(
+            transaction,
+            bank_reference=DERIVED_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:32],
+        )
 
 
 def _money(value: Decimal, currency: str, where: str) -> Decimal:
@@ -566,7 +606,13 @@ def _camt_entry(entry: Any, ns: str, account: str | None, number: int) -> Iterat
     if booked_text is None:
         raise StatementError("the entry has no booking date (BookgDt)", where)
     booked_on = _iso_date(booked_text, where)
-    entry_reference = text(entry, "AcctSvcrRef") or text(entry, "NtryRef")
+    entry_reference = text(entry, "AcctSvcrRef")
+    entry_number_ref = text(entry, "NtryRef")
+    if entry_reference is None and entry_number_ref is not None:
+        # Many banks number the entries of each statement 1, 2, 3...: the account and the
+        # booking date make such a number unique.
+        day = booked_on.strftime("%Y%m%d")
+        entry_reference = "/".join(part for part in (account, day, entry_number_ref) if part)
     entry_info = _clean(text(entry, "AddtlNtryInf"))
 
     details = entry.findall(_path(ns, "NtryDtls/TxDtls"))
