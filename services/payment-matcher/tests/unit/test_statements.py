@@ -269,6 +269,35 @@ def test_a_camt_053_001_08_statement_gives_parties_references_and_structured_ref
     ]
 
 
+@pytest.mark.parametrize("version", ["09", "10", "11", "12", "13"])
+def test_the_camt_053_versions_after_08_are_read(version: str) -> None:
+    content = read("camt053_v08.xml").replace(
+        b"camt.053.001.08", f"camt.053.001.{version}".encode()
+    )
+    assert parse_statement(content) == parse("camt053_v08.xml")
+
+
+def test_a_camt_transaction_with_only_an_instructed_amount_in_the_account_currency() -> None:
+    content = read("camt053_v02.xml").replace(
+        b'<AmtDtls><TxAmt><Amt Ccy="EUR">800.00</Amt></TxAmt></AmtDtls>',
+        b'<AmtDtls><InstdAmt><Amt Ccy="EUR">800.00</Amt></InstdAmt></AmtDtls>',
+    )
+    assert parse("camt053_v02.xml", content) == parse("camt053_v02.xml")
+
+
+def test_a_camt_structured_remittance_text_is_kept_when_there_is_no_free_text() -> None:
+    original = read("camt053_v08.xml")
+    content = original.replace(
+        b"</CdtrRefInf>", b"</CdtrRefInf><AddtlRmtInf>Acompte commande 17</AddtlRmtInf>", 1
+    )
+    assert content != original
+    first = parse("camt053_v08.xml", content)[0]
+    assert (first.remittance_info, first.creditor_reference) == (
+        "Acompte commande 17",
+        "RF18539007547034",
+    )
+
+
 @pytest.mark.parametrize("version", ["03", "04", "05", "06", "07"])
 def test_the_camt_053_versions_between_02_and_08_are_read(version: str) -> None:
     content = read("camt053_v02.xml").replace(
@@ -468,8 +497,18 @@ def test_an_mt940_line_that_does_not_parse_is_refused_with_its_line() -> None:
 def test_a_corrupted_mt940_amount_is_refused_because_the_balances_do_not_add_up() -> None:
     content = read("mt940.sta").replace(b"DR89,90NDDT", b"DR98,90NDDT")
     error = refused("mt940.sta", content)
-    assert error.where == "line 1"
+    closing = content[: content.index(b":62F:C240117")].count(b"\n") + 1
+    assert error.where == f"line {closing}"
     assert "add up" in error.message
+
+
+@pytest.mark.parametrize(("mark", "amount"), [("RC", "-89.90"), ("RD", "89.90")])
+def test_an_mt940_reversal_has_the_sign_of_the_money_that_moves(mark: str, amount: str) -> None:
+    content = read("mt940.sta").replace(b"0116DR89,90NDDT", f"0116{mark}89,90NDDT".encode())
+    if mark == "RD":  # money back in: the closing balance is higher by twice the amount
+        content = content.replace(b"EUR2653,10", b"EUR2832,90")
+        content = content.replace(b"EUR2553,10", b"EUR2732,90")
+    assert parse("mt940.sta", content)[1].amount == D(amount)
 
 
 def test_an_mt940_statement_without_opening_balance_is_refused() -> None:

@@ -653,6 +653,13 @@ def _camt_entry(entry: Any, ns: str, account: str | None, number: int) -> Iterat
             amount, currency = _camt_amount(
                 detail.find(_path(ns, "AmtDtls/TxAmt/Amt")), detail_where
             )
+        if amount is None:
+            # Only the instructed amount: it is the booked one when in the entry's currency.
+            instructed, instructed_currency = _camt_amount(
+                detail.find(_path(ns, "AmtDtls/InstdAmt/Amt")), detail_where
+            )
+            if instructed_currency == entry_currency:
+                amount, currency = instructed, instructed_currency
         if amount is None or currency is None:
             if len(details) > 1:
                 raise StatementError("a transaction of a batched entry has no amount", detail_where)
@@ -671,6 +678,7 @@ def _camt_entry(entry: Any, ns: str, account: str | None, number: int) -> Iterat
                 break
         remittance = (
             _clean(data.get("RemittanceInformationFull"))
+            or _clean(data.get("AdditionalRemittanceInformation"))
             or _clean(text(detail, "AddtlTxInf"))
             or entry_info
         )
@@ -833,10 +841,14 @@ def _mt940_block(first_line: int, lines: list[str]) -> Iterator[_Draft]:
         )
     expected = closing.amount.amount - opening.amount.amount
     if total != expected:
+        closing_line = next(
+            (offset for offset, line in enumerate(lines) if line.startswith((":62F:", ":62M:"))),
+            0,
+        )
         raise StatementError(
             f"the transactions add up to {total} but the balances differ by {expected}: "
             "an amount is wrong or a line is missing",
-            where_block,
+            f"line {first_line + closing_line}",
         )
 
 
