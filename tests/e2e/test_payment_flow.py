@@ -1,0 +1,118 @@
+"""Payments from outside reach every service as they do under `make dev`: a bank transfer
+imported into the payment-matcher, and a payment a partner recorded on its side, each make
+the invoice paid in invoice-api and cancel the reminders still waiting in the scheduler."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from relance.common.signing import signed_headers
+from relance.devstack.supervisor import DEV_ADMIN_TOKEN
+
+from .conftest import DevRun
+from .test_reminder_flow import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_bank_transfer_and_a_partners_payment_stop_the_reminders(dev_run: DevRun):
+    dev_run.wait_ready()
+    api = f"http://127.0.0.1:{dev_run.port_base}"
+    scheduler = f"http://127.0.0.1:{dev_run.port_base + 1}"
+    matcher = f"http://127.0.0.1:{dev_run.port_base + 3}"
+    with httpx.Client(timeout=10) as client:
+        org = client.post(
+            f"{api}/v1/organizations",
+            json={"name": "Atelier Dupont"},
+            headers={"X-Admin-Token": DEV_ADMIN_TOKEN},
+        ).json()
+        auth = {"Authorization": f"Bearer {org['api_key']}"}
+
+        def new_sent_invoice(number: str, **fields: Any) -> dict[str, Any]:
+            customer = client.post(
+                f"{api}/v1/customers",
+                json={"name": "Boulangerie Martin", "email": "compta@martin.example"},
+                headers=auth,
+            ).json()
+            today = time.strftime("%Y-%m-%d")
+            invoice = client.post(
+                f"{api}/v1/invoices",
+                json={
+                    "customer_id": customer["id"],
+                    "number": number,
+                    "issue_date": today,
+                    "due_date": f"{int(today[:4]) + 1}{today[4:]}",
+                    "currency": "EUR",
+                    "total": "1200.00",
+                    **fields,
+                },
+                headers=auth,
+            ).json()
+            assert client.post(f"{api}/v1/invoices/{invoice['id']}/send", headers=auth).is_success
+            return dict(invoice)
+
+        def reminders_stopped(invoice: dict[str, Any]) -> None:
+            shown = eventually(
+                lambda: client.get(f"{api}/v1/invoices/{invoice['id']}", headers=auth).json(),
+                lambda found: found["status"] == "paid",
+            )
+            assert (shown["status"], shown["balance"]) == ("paid", "0.00")
+            plan = eventually(
+                lambda: client.get(
+                    f"{scheduler}/v1/invoices/{invoice['id']}/plan", headers=auth
+                ).json(),
+                lambda found: (
+                    "items" in found and all(s["status"] != "planned" for s in found["items"])
+                ),
+            )
+            statuses = {s["kind"]: s["status"] for s in plan["items"]}
+            assert statuses["due"] == "cancelled", plan
+
+        # 1. a bank transfer quoting the invoice's reference pays it, by itself
+        by_bank = new_sent_invoice("FA-E2E-10", payment_reference="RF18539007547034")
+        attempt = 0
+
+        def import_transfer() -> dict[str, Any]:
+            # the matcher learns the invoice from invoice.sent: until then, the credit stays
+            # unmatched, and the next (a bank feed's next run) is tried
+            nonlocal attempt
+            attempt += 1
+            item = {
+                "bank_reference": f"E2E-{attempt}",
+                "booked_on": time.strftime("%Y-%m-%d"),
+                "amount": "1200.00",
+                "currency": "EUR",
+                "creditor_reference": "RF18539007547034",
+            }
+            return dict(
+                client.post(
+                    f"{matcher}/v1/bank-transactions", json={"items": [item]}, headers=auth
+                ).json()
+            )
+
+        imported = eventually(import_transfer, lambda answer: answer.get("matched") == 1)
+        assert imported["matched"] == 1, imported
+        reminders_stopped(by_bank)
+        activity = client.get(f"{api}/v1/invoices/{by_bank['id']}/activity", headers=auth)
+        sources = [i["detail"].get("source") for i in activity.json()["items"]]
+        assert "bank" in sources
+
+        # 2. a payment the partner recorded, sent signed, pays the other one
+        by_partner = new_sent_invoice("FA-E2E-11", external_id="qb-11")
+        secret = client.post(f"{api}/v1/partner-secret", headers=auth).json()["secret"]
+        body = json.dumps(
+            {
+                "type": "payment.recorded",
+                "data": {"external_id": "qb-11", "amount": "1200.00", "paid_on": "2026-01-05"},
+            }
+        )
+        signed = signed_headers(secret, "msg_e2e_1", datetime.now(UTC), body)
+        answer = client.post(f"{api}/v1/partner-events", content=body, headers={**auth, **signed})
+        assert answer.status_code == 200, answer.text
+        reminders_stopped(by_partner)
