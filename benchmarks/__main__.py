@@ -4,8 +4,10 @@ Each figure is printed on one line with its target and ``OK`` or ``SHORT``. A fi
 falls short does not fail the run (timings on a shared machine are noisy); the exit code
 is 1 only when something is wrong rather than slow: events lost or duplicated by the relay,
 the development stack not starting or not stopping cleanly, an invoice API request that
-failed or a row or page that is not what it should be, or a scheduler step whose
-``reminder.due`` is missing or published twice (or a PGQueuer job not run).
+failed or a row or page that is not what it should be, a scheduler step whose
+``reminder.due`` is missing or published twice (or a PGQueuer job not run), or a notifier
+email lost or sent twice, an invoice without exactly one issuance email, or a webhook to
+an answering partner that never arrived.
 """
 
 from __future__ import annotations
@@ -64,14 +66,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="R",
         help="rounds of the relay benchmark, each on a new database and broker, the median "
         "reported; of firing, R rounds per batch setting, the best reported; of firing-lag, "
-        "R rounds pooled (default: 1)",
+        "R rounds pooled; of emails, R rounds each on a new database, the median reported "
+        "(default: 1)",
     )
     parser.add_argument(
         "--profile",
         action="store_true",
         help="print a cProfile of the relay's first round, and of the invoice-api server "
         "during invoices-post, and a py-spy profile of the scheduler during each burst of "
-        "firing (which slows them down)",
+        "firing, and a cProfile of the notifier's process in emails (which slows them down)",
     )
     parser.add_argument(
         "--requests",
