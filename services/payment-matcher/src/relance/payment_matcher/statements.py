@@ -55,6 +55,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -743,6 +744,10 @@ def _iso_date(value: str, where: str) -> date:
 # --- MT940 --------------------------------------------------------------------------------
 
 _MT940_OPTIONS = mt940.Options.all()
+# The mt940 package logs every line it cannot match, with its regular expression, at ERROR
+# level: a user's broken upload is not an error of this service, and StatementError already
+# says what and where.
+logging.getLogger("mt940").setLevel(logging.CRITICAL)
 
 
 def _without_envelope(line: str) -> str:
