@@ -79,10 +79,14 @@ PROGRESS_EVERY = 10_000
 DERIVED_PREFIX = "derived-"
 
 # ISO 4217 currencies whose minor unit is not two decimals; every other code has two.
-_NO_MINOR_UNIT = ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX")
-_NO_MINOR_UNIT_2 = ("UYI", "VND", "VUV", "XAF", "XOF", "XPF")
 _MINOR_UNITS: dict[str, int] = {
-    **dict.fromkeys(_NO_MINOR_UNIT + _NO_MINOR_UNIT_2, 0),
+    **dict.fromkeys(
+        [
+            *("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"),
+            *("RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"),
+        ],
+        0,
+    ),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
     **dict.fromkeys(("CLF", "UYW"), 4),
 }
@@ -129,18 +133,6 @@ _DATE_FORMATS: dict[str, str] = {
 }
 _DELIMITERS = (";", ",", "\t", "|")
 _ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9:.+\-Z]*)?")
-_COLUMN_KEYS = (
-    "booked_on",
-    "amount",
-    "credit",
-    "debit",
-    "currency",
-    "bank_reference",
-    "counterparty_name",
-    "counterparty_iban",
-    "remittance_info",
-    "creditor_reference",
-)
 
 
 @dataclass(frozen=True)
@@ -341,7 +333,6 @@ class _Draft:
     booked_on: date
     amount: Decimal
     currency: str
-    where: str
     reference: str | None = None
     account: str | None = None
     counterparty_name: str | None = None
@@ -624,7 +615,6 @@ def _camt_entry(entry: Any, ns: str, account: str | None, number: int) -> Iterat
             booked_on=booked_on,
             amount=_money(entry_sign * entry_amount, entry_currency, where),
             currency=entry_currency,
-            where=where,
             reference=entry_reference,
             account=account,
             remittance_info=entry_info,
@@ -687,7 +677,6 @@ def _camt_entry(entry: Any, ns: str, account: str | None, number: int) -> Iterat
             booked_on=booked_on,
             amount=_money(sign * amount, currency, detail_where),
             currency=currency,
-            where=detail_where,
             reference=reference,
             account=account,
             counterparty_name=_clean(name),
@@ -837,7 +826,6 @@ def _mt940_block(first_line: int, lines: list[str]) -> Iterator[_Draft]:
             booked_on=date(booked.year, booked.month, booked.day),
             amount=amount,
             currency=currency,
-            where=where,
             reference=reference,
             account=account,
             counterparty_name=_clean(tx.get("applicant_name")),
@@ -937,7 +925,6 @@ def _ofx_drafts(content: bytes) -> Iterator[_Draft]:
                 booked_on=booked_on,
                 amount=_money(item.trnamt, currency, where),
                 currency=currency,
-                where=where,
                 reference=f"{account_id}:{fitid}",
                 account=_normalize_account(account_id),
                 counterparty_name=name,
@@ -1080,7 +1067,6 @@ def _csv_drafts(content: bytes, mapping: CsvMapping) -> Iterator[_Draft]:
             booked_on=booked_on,
             amount=_money(amount, currency, where),
             currency=currency,
-            where=where,
             reference=cell(optional["bank_reference"]),
             counterparty_name=_clean(cell(optional["counterparty_name"])),
             counterparty_iban=_iban(cell(optional["counterparty_iban"])),
