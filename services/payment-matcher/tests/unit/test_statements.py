@@ -697,6 +697,11 @@ def test_a_csv_with_credit_and_debit_columns_a_preamble_and_windows_1252_is_read
         (".", "1'234.56", "1234.56"),
         (".", "-1234.5", "-1234.50"),
         (".", "0.99", "0.99"),
+        (",", "12,50 €", "12.50"),
+        (",", "- 1 234,50 €", "-1234.50"),
+        (".", "$1,234.56", "1234.56"),
+        (".", "\u221212.50", "-12.50"),
+        (".", "(12.50)", "-12.50"),
     ],
 )
 def test_csv_amounts_take_thousands_separators_and_signs(
@@ -720,6 +725,10 @@ def test_csv_amounts_take_thousands_separators_and_signs(
         (".", "--3"),
         (".", "NaN"),
         (".", "1.001"),  # EUR has two decimals
+        (".", "-(12.50)"),
+        (".", "(12.50-)"),
+        (".", "€"),
+        (".", "()"),
     ],
 )
 def test_a_csv_row_with_a_bad_amount_is_refused_with_its_line(separator: str, text: str) -> None:
@@ -738,6 +747,7 @@ def test_a_csv_row_with_a_bad_amount_is_refused_with_its_line(separator: str, te
         ("dd/mm/yyyy", "01/03/2024", date(2024, 3, 1)),
         ("dd.mm.yyyy", "01.03.2024", date(2024, 3, 1)),
         ("%d %b %Y", "01 Mar 2024", date(2024, 3, 1)),
+        ("dd/mm/yyyy", "01/03/2024 10:22", date(2024, 3, 1)),
     ],
 )
 def test_csv_dates_follow_the_mapping_format(date_format: str, text: str, expected: date) -> None:

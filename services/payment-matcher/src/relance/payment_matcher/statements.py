@@ -132,6 +132,7 @@ _DATE_FORMATS: dict[str, str] = {
     "yyyymmdd": "%Y%m%d",
 }
 _DELIMITERS = (";", ",", "\t", "|")
+_CURRENCY_SYMBOLS_RE = re.compile("[\u20ac$\u00a3\u00a5]")
 _ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9:.+\-Z]*)?")
 
 
@@ -1087,13 +1088,19 @@ def _amount_parser(decimal_separator: str) -> Callable[[str, str], Decimal]:
     thousands = "[.' \u00a0\u202f]" if decimal_separator == "," else "[,' \u00a0\u202f]"
     dec = re.escape(decimal_separator)
     number = re.compile(
-        rf"(?P<sign>[-+])?(?P<int>[0-9]{{1,3}}(?:{thousands}[0-9]{{3}})+|[0-9]+)"
-        rf"(?:{dec}(?P<frac>[0-9]+))?(?P<trailing>-)?"
+        rf"(?P<sign>[-+])?\s*(?P<int>[0-9]{{1,3}}(?:{thousands}[0-9]{{3}})+|[0-9]+)"
+        rf"(?:{dec}(?P<frac>[0-9]+))?\s*(?P<trailing>-)?"
     )
 
     def parse(text: str, where: str) -> Decimal:
-        match = number.fullmatch(text.strip())
-        if match is None or (match.group("sign") and match.group("trailing")):
+        # "12,50 €", "\u221212.50" (a Unicode minus) and "(12.50)" (accounting) are amounts too.
+        cleaned = _CURRENCY_SYMBOLS_RE.sub("", text).replace("\u2212", "-").strip()
+        bracketed = len(cleaned) > 2 and cleaned[0] == "(" and cleaned[-1] == ")"
+        if bracketed:
+            cleaned = cleaned[1:-1].strip()
+        match = number.fullmatch(cleaned)
+        signs = (match.group("sign"), match.group("trailing"), bracketed) if match else ()
+        if match is None or sum(1 for sign in signs if sign) > 1:
             raise StatementError(
                 f"amount {text!r} is not a number with {decimal_separator!r} as decimal separator",
                 where,
@@ -1101,7 +1108,7 @@ def _amount_parser(decimal_separator: str) -> Callable[[str, str], Decimal]:
         digits = re.sub(r"[^0-9]", "", match.group("int"))
         frac = match.group("frac")
         value = Decimal(f"{digits}.{frac}" if frac else digits)
-        negative = match.group("sign") == "-" or match.group("trailing") == "-"
+        negative = bracketed or match.group("sign") == "-" or match.group("trailing") == "-"
         return -value if negative else value
 
     return parse
@@ -1113,6 +1120,11 @@ def _csv_date(text: str, pattern: str, iso: bool, where: str) -> date:
             if not _ISO_DATE_RE.fullmatch(text):
                 raise ValueError(text)
             return date.fromisoformat(text[:10])
-        return datetime.strptime(text, pattern).date()
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            # "15/01/2024 10:22": the date with a time of day after it.
+            first = text.split()[0] if " " in text else text
+            return datetime.strptime(first, pattern).date()
     except ValueError:
         raise StatementError(f"date {text!r} does not match the format {pattern}", where) from None
