@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
+import json
 import os
 import pstats
 import random
@@ -118,6 +120,7 @@ EMAILS_TIMEOUT_SECONDS = 300.0
 WARMUP_SENDS = 5
 MAIL_WAIT_SECONDS = 60.0  # after the last send, for the last email
 SETTLE_SECONDS = 2.0  # after the last expected email, for a duplicate
+RETRIED_SECONDS = 10.0  # an email this late waited for a retry (SEND_RETRY_SECONDS)
 PARTNERS = 10
 WEBHOOK_WAIT_SECONDS = 120.0
 TIMEZONE = "Europe/Paris"
@@ -737,6 +740,12 @@ def run_send_latency(count: int = DEFAULT_SEND_INVOICES, rate: float = DEFAULT_S
         stop = current.stop()
         current = None
         say(f"SIGTERM stopped the stack in {stop:.1f} s; load average {load_average()}")
+        retries = not_sent_reasons(data_dir / "logs" / "notifier.log")
+        say(
+            "the notifier's 'email not sent' log lines (each a retry after SEND_RETRY_SECONDS, "
+            "warm-up included): "
+            + (", ".join(f"{n} x {reason!r}" for reason, n in retries.most_common()) or "none")
+        )
         ok = _report_latency(sent, count, rate) and ok
     except (RuntimeError, TimeoutError, httpx.HTTPError) as failure:
         ok = False
@@ -754,6 +763,17 @@ def run_send_latency(count: int = DEFAULT_SEND_INVOICES, rate: float = DEFAULT_S
     return ok
 
 
+def not_sent_reasons(log_path: Path) -> Counter[str]:
+    """The reasons of the notifier's ``email not sent`` warnings in its JSON log."""
+    reasons: Counter[str] = Counter()
+    lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+    for line in lines:
+        if '"email not sent"' in line:
+            with contextlib.suppress(ValueError):
+                reasons[str(json.loads(line).get("reason"))] += 1
+    return reasons
+
+
 def _report_latency(sent: dict[str, Sent], count: int, rate: float) -> bool:
     answers = Counter(s.status for s in sent.values())
     latencies = [s.arrivals[0] - s.posted for s in sent.values() if s.arrivals]
@@ -767,6 +787,13 @@ def _report_latency(sent: dict[str, Sent], count: int, rate: float) -> bool:
         + f"; their own time {_spread(posts)}"
     )
     p95 = percentile(latencies, 0.95) if latencies else float("inf")
+    late = [s for s in latencies if s >= RETRIED_SECONDS]
+    if late:
+        rest = [s for s in latencies if s < RETRIED_SECONDS]
+        say(
+            f"{len(late)} of {len(latencies)} emails took {RETRIED_SECONDS:.0f} s or more "
+            f"({_spread(late)}); the others {_spread(rest)}"
+        )
     print(
         figure(
             "POST /send to the issuance email at the SMTP catcher",
