@@ -791,6 +791,18 @@ def test_a_csv_row_with_an_unknown_currency_is_refused() -> None:
     assert caught.value.where == "line 3"
 
 
+def test_a_utf_16_tab_separated_export_is_read() -> None:
+    """What Excel writes as "Unicode text"."""
+    text = "booked_on\tamount\tcurrency\tcounterparty_name\r\n2024-01-02\t5\tEUR\tZoë\r\n"
+    [tx] = parse_statement(text.encode("utf-16"))
+    assert (tx.amount, tx.counterparty_name) == (D("5.00"), "Zoë")
+
+
+def test_a_utf_16_camt_file_is_read() -> None:
+    content = read("camt053_v08.xml").decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    assert parse_statement(content.encode("utf-16")) == parse("camt053_v08.xml")
+
+
 def test_a_csv_delimiter_can_be_given() -> None:
     mapping = CsvMapping.from_dict({"delimiter": "\t", "fixed_currency": "EUR"})
     [tx] = parse_statement(

@@ -264,11 +264,10 @@ def detect_format(content: bytes) -> StatementFormat:
     neither CAMT.053 nor OFX raise ``StatementError``.
     """
     head_bytes = content[:8192]
-    for bom in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        if head_bytes.startswith(bom):
-            head_bytes = head_bytes[len(bom) :]
-            break
-    head = head_bytes.decode("latin-1").lstrip()
+    if head_bytes.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        head = head_bytes.decode("utf-16", errors="ignore").lstrip()
+    else:
+        head = head_bytes.removeprefix(codecs.BOM_UTF8).decode("latin-1").lstrip()
     if not head.strip():
         raise StatementError("the file is empty")
     upper = head.upper()
@@ -465,6 +464,9 @@ def _encoding_of(content: bytes, encoding: str | None = None) -> str:
             line = content[: exc.start].count(b"\n") + 1
             raise StatementError(f"the file is not valid {encoding}", f"line {line}") from None
         return encoding
+    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode text" export. "utf-16" reads the byte order mark and drops it.
+        return _encoding_of(content, "utf-16")
     for candidate in ("utf-8-sig", "cp1252"):
         try:
             content.decode(candidate)
