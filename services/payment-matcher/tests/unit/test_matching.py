@@ -386,10 +386,9 @@ def test_a_number_of_an_invoice_already_paid_leaves_the_credit_to_the_other_rule
     ("amount", "expected", "excess"),
     [
         ("1200.00", {"12": "1200.00"}, "0"),
-        ("1000.00", {"12": "1000.00"}, "0"),  # an instalment
         ("1196.50", {"12": "1196.50"}, "0"),  # bank fees deducted
         ("1185.00", {"12": "1185.00"}, "0"),
-        ("0.01", {"12": "0.01"}, "0"),
+        ("1176.00", {"12": "1176.00"}, "0"),  # 2 %, the most taken for fees
         ("1200.01", {"12": "1200.00"}, "0.01"),
         ("1240.00", {"12": "1200.00"}, "40.00"),  # the 40 euro indemnity added
         ("1260.00", {"12": "1200.00"}, "60.00"),  # 5 %, the most kept as excess
@@ -399,6 +398,46 @@ def test_a_consistent_amount_with_a_number_is_matched(amount, expected, excess):
     ids = {"12": TWELVE.invoice_id}
     match = book_of(TWELVE).match(credit(amount, "FA-2026-0012"))
     assert_matched(match, {ids[k]: v for k, v in expected.items()}, excess)
+
+
+@pytest.mark.parametrize("amount", ["1000.00", "600.00", "1175.99", "0.01"])
+@pytest.mark.parametrize(
+    ("payer", "state"),
+    [
+        ({"counterparty_iban": ACME_IBAN}, "matched"),
+        ({"counterparty_name": "ACME OUTILLAGE SARL"}, "matched"),
+        ({"counterparty_name": "ACME OUTILAGE"}, "matched"),
+        ({}, "suggested"),
+        ({"counterparty_name": "POLE EMPLOI"}, "suggested"),
+        ({"counterparty_iban": "GB29 NWBK 6016 1331 9268 19"}, "suggested"),
+    ],
+)
+def test_a_partial_payment_by_number_is_matched_only_when_the_payer_is_recognized(
+    amount, payer, state
+):
+    match = book_of(TWELVE).match(credit(amount, "FA-2026-0012", **payer))
+    assert match.state == state
+    assert paid(match) == {TWELVE.invoice_id: Decimal(amount)}
+    assert match.excess == 0
+
+
+def test_a_month_written_like_a_plain_invoice_number_does_not_record_a_payment():
+    plain = invoice("112026", "250.00")
+    match = book_of(plain).match(credit("213.19", "IJSS 112026", counterparty_name="CPAM PARIS"))
+    assert match.state == "suggested"
+
+
+def test_a_mistyped_number_yields_to_the_payers_invoice_of_exactly_that_amount():
+    typed = invoice("FA-2026-0021", "666.00", sent=1)
+    meant = invoice("FA-2026-0012", "399.42", sent=2)
+    match = book_of(typed, meant).match(
+        credit("399.42", "Facture FA-2026-0021", counterparty_iban=ACME_IBAN)
+    )
+    assert match.state == "suggested"
+    assert {i for c in match.candidates for i in paid_ids(c.allocations)} == {
+        typed.invoice_id,
+        meant.invoice_id,
+    }
 
 
 @pytest.mark.parametrize("amount", ["1260.01", "1500.00", "2400.00", "9999.00"])
@@ -423,7 +462,7 @@ def test_a_partial_payment_of_several_invoices_pays_the_oldest_first():
     mid = invoice("FA-2026-0032", "400.00", sent=2)
     new = invoice("FA-2026-0033", "400.00", sent=3)
     match = book_of(new, old, mid).match(
-        credit("1000.00", "FA-2026-0033 FA-2026-0031 FA-2026-0032")
+        credit("1000.00", "FA-2026-0033 FA-2026-0031 FA-2026-0032", counterparty_iban=ACME_IBAN)
     )
     assert_matched(
         match, {old.invoice_id: "400.00", mid.invoice_id: "400.00", new.invoice_id: "200.00"}

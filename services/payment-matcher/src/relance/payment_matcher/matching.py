@@ -31,27 +31,37 @@ above them leaves an excess, kept as credit on the customer (:attr:`Match.excess
 amount is consistent with the invoices found:
 
 - it equals their total (paid in full);
-- it is below their total (a partial payment, bank fees deducted included): the one
-  combination of the found invoices that sums exactly to it is paid, or else they are paid
-  oldest first, the last one partly (two combinations that fit equally is ambiguous);
+- it is below their total by at most bank fees (:data:`FEE_ABSOLUTE` 15, or
+  :data:`FEE_RELATIVE` 2 % of the balances when more): a partial payment;
+- it is further below their total (an instalment): a partial payment too, with a
+  reference; with a number only when the payer is recognized as that customer (its IBAN is
+  known for it, or its name is close to it), since an unrelated number in the text (a
+  month, an order) would otherwise record a payment;
+- in both partial cases, the one combination of the found invoices that sums exactly to
+  the amount is paid, or else they are paid oldest first, the last one partly (two
+  combinations that fit equally are ambiguous);
 - it is above their total by at most 5 % of it (:data:`EXCESS_TOLERANCE`): all are paid,
   the rest is the excess.
 
 A larger excess is only suggested (with, when some exist, the customer's other invoices
 that make up the difference exactly). Number evidence is also only suggested when the
-counterparty IBAN is known for another customer, when a number finds invoices of several
-customers that neither the IBAN nor the name tells apart (a name that tells them apart
-makes a suggestion, not a match), or when one number finds several invoices. IBAN evidence
-is matched only with an exact and unambiguous amount: one invoice and no combination, or
-no invoice and one combination, the search complete. Every other credit with a candidate
-is *suggested*: up to three candidates, best first, each with a confidence in 0..1 (see
-the ``CONFIDENCE_*`` constants).
+counterparty IBAN is known for another customer, or for a customer with exactly one other
+invoice of exactly the amount while the numbers found do not add up to it (a mistyped
+number), when a number finds invoices of several customers that neither the IBAN nor the
+name tells apart (a name that tells them apart makes a suggestion, not a match), or when
+one number finds several invoices. IBAN evidence is matched only with an exact and
+unambiguous amount: one invoice and no combination, or no invoice and one combination,
+the search complete. An earlier rule that found something makes a later rule's sure
+answer a suggestion. Every other credit with a candidate is *suggested*: up to three
+candidates, best first, each with a confidence in 0..1 (see the ``CONFIDENCE_*``
+constants). An unmatched credit names the customer when its IBAN is known for exactly one.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -59,7 +69,7 @@ from decimal import Decimal
 from typing import Literal, TypeVar
 from uuid import UUID
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from stdnum import iso11649
 
 Evidence = Literal["reference", "number", "iban", "name"]
@@ -68,13 +78,14 @@ _K = TypeVar("_K")
 
 MAX_CANDIDATES = 3  # suggestions shown to a person
 MAX_COMBINATION = 5  # invoices in one combination summing to the amount (rules 3 and 4)
-SEARCH_BUDGET = 20_000  # steps of one combination search; beyond, it is incomplete
+SEARCH_BUDGET = 10_000  # steps of one combination search; beyond, it is incomplete
 EXCESS_TOLERANCE = Decimal("0.05")  # an excess up to 5 % of the total found stays matched
 FEE_ABSOLUTE = Decimal("15")  # below a balance by this much (or FEE_RELATIVE): bank fees
 FEE_RELATIVE = Decimal("0.02")
-NAME_MIN_SCORE = 85.0  # rapidfuzz ratio of the sorted name tokens, 0..100
+NAME_MIN_SCORE = 85.0  # see OpenBook.payer_by_name, 0..100
 NAME_MARGIN = 5.0  # over the best score of any other customer
 NAME_CANDIDATE_FLOOR = 60.0  # names scoring below this are not counted as runners-up
+NAME_RARE_BLOCK = 300  # names filed under a rarer key than this are scored first
 NAME_BLOCK_LIMIT = 5_000  # a name key shared by more names than this is too common to use
 SHORT_NUMBER_DIGITS = 5  # a single group of fewer digits needs a word like "facture"
 
@@ -84,6 +95,7 @@ CONFIDENCE_IBAN_EXACT = 0.9
 CONFIDENCE_IBAN_COMBINATION = 0.85
 CONFIDENCE_LARGE_EXCESS = 0.7  # reference or number found, far more money than their total
 CONFIDENCE_PAYER_CONFLICT = 0.7  # number found, but the IBAN is another customer's
+CONFIDENCE_UNCONFIRMED_PARTIAL = 0.7  # number found, part paid, the payer not recognized
 CONFIDENCE_SETTLED_BY_NAME = 0.75  # number of several customers, the name tells which
 CONFIDENCE_OVERRULED = 0.65  # a later rule's sure answer, after an earlier rule found others
 CONFIDENCE_AMBIGUOUS = 0.5  # several invoices or customers fit the same evidence
@@ -186,12 +198,17 @@ def normalize_iban(iban: str) -> str:
     return re.sub(r"[^0-9A-Za-z]", "", iban).upper()
 
 
-def name_key(name: str) -> str:
-    """A payer's name as compared: no accents, case, punctuation, legal form or title, its
-    words sorted (``"M. Jean DUPONT"`` and ``"Dupont, Jean"`` are both ``"DUPONT JEAN"``)."""
+def name_words(name: str) -> list[str]:
+    """The words of a payer's name that tell who it is: no accents, case, punctuation,
+    legal form or title (``"M. Jean DUPONT SARL"`` → ``["JEAN", "DUPONT"]``)."""
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    words = [w for w in re.split(r"[^0-9A-Z]+", plain.upper()) if w and w not in NAME_NOISE]
-    return " ".join(sorted(words))
+    return [w for w in re.split(r"[^0-9A-Z]+", plain.upper()) if w and w not in NAME_NOISE]
+
+
+def name_key(name: str) -> str:
+    """A payer's name as compared, its words sorted (``"M. Jean DUPONT"`` and ``"Dupont,
+    Jean"`` are both ``"DUPONT JEAN"``)."""
+    return " ".join(sorted(name_words(name)))
 
 
 _RF_START = re.compile(r"(?<![0-9A-Za-z])RF\d\d", re.IGNORECASE)
@@ -225,6 +242,10 @@ def find_references(text: str) -> list[tuple[str, int, int]]:
     return found
 
 
+_DIGITS = re.compile(r"\d+")
+_NOT_LETTERS = re.compile(r"[^A-Za-z]")
+
+
 @dataclass(frozen=True, slots=True)
 class NumberKey:
     """How an invoice number is looked up: its groups of digits without leading zeros,
@@ -239,13 +260,13 @@ class NumberKey:
 def number_key(number: str) -> NumberKey | None:
     """``"FA-2026-0012"`` → groups ``("2026", "12")``, joined ``"20260012"``, letters
     ``"FA"``. None for a number without digits (it can only be found by reference)."""
-    raw = tuple(re.findall(r"\d+", number))
+    raw = tuple(_DIGITS.findall(number))
     if not raw:
         return None
-    groups = tuple(g.lstrip("0") or "0" for g in raw)
+    groups = tuple([g.lstrip("0") or "0" for g in raw])
     joined = ("".join(raw).lstrip("0") or "0") if len(raw) > 1 else None
-    leading = re.match(r"[^0-9]*", number)
-    letters = re.sub(r"[^A-Za-z]", "", leading.group() if leading else "").upper()
+    leading = number[: number.index(raw[0][0])]
+    letters = _NOT_LETTERS.sub("", leading).upper() if leading else ""
     return NumberKey(groups, raw, joined, letters)
 
 
@@ -359,8 +380,10 @@ def exact_combinations(
     for position, value in enumerate(values):
         where.setdefault(value, []).append(position)
     suffix_max = [0] * (count + 1)
+    suffix_min = [target + 1] * (count + 1)
     for position in range(count - 1, -1, -1):
         suffix_max[position] = max(values[position], suffix_max[position + 1])
+        suffix_min[position] = min(values[position], suffix_min[position + 1])
     found: list[tuple[int, ...]] = []
     steps = 0
     complete = True
@@ -381,7 +404,8 @@ def exact_combinations(
                 complete = False
                 return True
             rest = remaining - values[position]
-            if rest <= 0 or rest > (left - 1) * suffix_max[position + 1]:
+            after = position + 1
+            if not (left - 1) * suffix_min[after] <= rest <= (left - 1) * suffix_max[after]:
                 continue
             if search(position + 1, rest, left - 1, (*chosen, position)):
                 return True
@@ -405,6 +429,7 @@ class _Plan:
     excess: Decimal
     consistent: bool
     alternatives: tuple[tuple[Allocation, ...], ...] = ()  # when ambiguous, each reading
+    total: Decimal = Decimal(0)  # the balances of the invoices found
 
 
 def _plan(found: Sequence[OpenInvoice], amount: Decimal) -> _Plan:
@@ -412,19 +437,20 @@ def _plan(found: Sequence[OpenInvoice], amount: Decimal) -> _Plan:
     is consistent with them (the module's docstring says what that means)."""
     total = sum((i.balance for i in found), Decimal(0))
     if amount == total:
-        return _Plan(_full(found), Decimal(0), consistent=True)
+        return _Plan(_full(found), Decimal(0), consistent=True, total=total)
     if amount > total:
         excess = amount - total
-        return _Plan(_full(found), excess, consistent=excess <= total * EXCESS_TOLERANCE)
+        consistent = excess <= total * EXCESS_TOLERANCE
+        return _Plan(_full(found), excess, consistent, total=total)
     if len(found) > 1:
         fits, complete = exact_combinations(found, amount, sizes=range(1, len(found)))
         if len(fits) == 1 and complete:
-            return _Plan(_full(oldest_first(fits[0])), Decimal(0), consistent=True)
+            return _Plan(_full(oldest_first(fits[0])), Decimal(0), consistent=True, total=total)
         if len(fits) > 1:
             readings = tuple(_full(oldest_first(f)) for f in fits)
-            return _Plan(readings[0], Decimal(0), consistent=False, alternatives=readings)
+            return _Plan(readings[0], Decimal(0), False, alternatives=readings, total=total)
     allocations, _ = allocate_oldest_first(found, amount)
-    return _Plan(allocations, Decimal(0), consistent=True)
+    return _Plan(allocations, Decimal(0), consistent=True, total=total)
 
 
 # -- the book -----------------------------------------------------------------------------
@@ -438,15 +464,17 @@ class OpenBook:
     def __init__(self, invoices: Iterable[OpenInvoice] = (), payers: Iterable[Payer] = ()) -> None:
         self._invoices: dict[UUID, OpenInvoice] = {}
         self._keys: dict[UUID, NumberKey] = {}
-        self._by_reference: dict[str, set[UUID]] = {}
-        self._by_groups: dict[tuple[str, ...], set[UUID]] = {}
-        self._by_joined: dict[str, set[UUID]] = {}
-        self._by_customer: dict[UUID, set[UUID]] = {}
-        self._by_iban: dict[str, set[UUID]] = {}
-        self._names: list[str] = []  # name keys, for rapidfuzz
+        self._by_reference: defaultdict[str, set[UUID]] = defaultdict(set)
+        self._by_groups: defaultdict[tuple[str, ...], set[UUID]] = defaultdict(set)
+        self._by_joined: defaultdict[str, set[UUID]] = defaultdict(set)
+        self._by_customer: defaultdict[UUID, set[UUID]] = defaultdict(set)
+        self._ordered: dict[UUID, list[OpenInvoice]] = {}  # by customer, oldest first
+        self._by_iban: defaultdict[str, set[UUID]] = defaultdict(set)
+        self._names_plain: list[str] = []  # name words as written, for rapidfuzz
+        self._names_sorted: list[str] = []  # the same words sorted
         self._name_owners: list[UUID] = []
         self._name_positions: dict[tuple[UUID, str], int] = {}
-        self._name_blocks: dict[str, list[int]] = {}
+        self._name_blocks: defaultdict[str, list[int]] = defaultdict(list)
         for payer in payers:
             for iban in payer.ibans:
                 self.learn(payer.customer_id, iban=iban)
@@ -474,16 +502,17 @@ class OpenBook:
             return
         invoice_id = invoice.invoice_id
         self._invoices[invoice_id] = invoice
-        self._by_customer.setdefault(invoice.customer_id, set()).add(invoice_id)
+        self._by_customer[invoice.customer_id].add(invoice_id)
+        self._ordered.pop(invoice.customer_id, None)
         if invoice.payment_reference:
             reference = normalize_reference(invoice.payment_reference)
-            self._by_reference.setdefault(reference, set()).add(invoice_id)
+            self._by_reference[reference].add(invoice_id)
         key = number_key(invoice.number)
         if key is not None:
             self._keys[invoice_id] = key
-            self._by_groups.setdefault(key.groups, set()).add(invoice_id)
+            self._by_groups[key.groups].add(invoice_id)
             if key.joined is not None:
-                self._by_joined.setdefault(key.joined, set()).add(invoice_id)
+                self._by_joined[key.joined].add(invoice_id)
 
     def remove(self, invoice_id: UUID) -> None:
         """Forget an invoice (paid, cancelled, handed to collection); unknown ids are fine."""
@@ -491,6 +520,7 @@ class OpenBook:
         if invoice is None:
             return
         _discard(self._by_customer, invoice.customer_id, invoice_id)
+        self._ordered.pop(invoice.customer_id, None)
         if invoice.payment_reference:
             reference = normalize_reference(invoice.payment_reference)
             _discard(self._by_reference, reference, invoice_id)
@@ -504,16 +534,18 @@ class OpenBook:
         """Remember an IBAN or a name as the customer's (its own, or learned from a match a
         person confirmed)."""
         if iban:
-            self._by_iban.setdefault(normalize_iban(iban), set()).add(customer_id)
+            self._by_iban[normalize_iban(iban)].add(customer_id)
         if name:
-            key = name_key(name)
+            words = name_words(name)
+            key = " ".join(words)
             if key and (customer_id, key) not in self._name_positions:
-                position = len(self._names)
-                self._names.append(key)
+                position = len(self._names_plain)
+                self._names_plain.append(key)
+                self._names_sorted.append(" ".join(sorted(words)))
                 self._name_owners.append(customer_id)
                 self._name_positions[(customer_id, key)] = position
                 for block in _name_blocks(key):
-                    self._name_blocks.setdefault(block, []).append(position)
+                    self._name_blocks[block].append(position)
 
     def settle(self, allocations: Iterable[Allocation]) -> None:
         """Lower balances by what was recorded; an invoice paid in full leaves the book."""
@@ -526,6 +558,7 @@ class OpenBook:
                 self.remove(invoice.invoice_id)
             else:
                 self._invoices[invoice.invoice_id] = replace(invoice, balance=balance)
+                self._ordered.pop(invoice.customer_id, None)
 
     # payers
 
@@ -537,24 +570,27 @@ class OpenBook:
 
     def payer_by_name(self, name: str | None) -> tuple[UUID, float] | None:
         """The one customer whose name is close to ``name`` (score ≥ NAME_MIN_SCORE) by
-        NAME_MARGIN over any other customer, with its score; else None."""
+        NAME_MARGIN over any other customer, with its score; else None.
+
+        Only names filed under a key of ``name`` (see ``_name_blocks``) are scored: those
+        under its rare keys, or when it has none, under all its keys. The
+        score (rapidfuzz's ratio, 0..100) is the best of the words sorted (any order), as
+        written, and reversed (``DUPONT JEAN`` for ``Jean Dupont`` even when a typo in a
+        first letter upsets the sorting)."""
         if not name:
             return None
-        query = name_key(name)
+        query = name_words(name)
         if not query:
             return None
-        blocks = [self._name_blocks.get(b, []) for b in _name_blocks(query)]
-        usable = [b for b in blocks if 0 < len(b) <= NAME_BLOCK_LIMIT] or [b for b in blocks if b]
-        positions: set[int] = set()
-        for block in usable:
-            positions.update(block)
-        best: dict[UUID, float] = {}
-        for position in positions:
-            score = fuzz.ratio(query, self._names[position], score_cutoff=NAME_CANDIDATE_FLOOR)
-            if score:
-                owner = self._name_owners[position]
-                if score > best.get(owner, 0.0):
-                    best[owner] = score
+        blocks = sorted(
+            (b for key in _name_blocks(" ".join(query)) if (b := self._name_blocks.get(key))),
+            key=len,
+        )
+        rare = [b for b in blocks if len(b) <= NAME_RARE_BLOCK]
+        if rare:
+            best = self._score_names(query, rare)
+        else:  # only common words ("JEAN", "BOULANGERIE"): every name sharing one
+            best = self._score_names(query, [b for b in blocks if len(b) <= NAME_BLOCK_LIMIT])
         if not best:
             return None
         ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)
@@ -563,6 +599,32 @@ class OpenBook:
         if score >= NAME_MIN_SCORE and score - runner_up >= NAME_MARGIN:
             return customer, score
         return None
+
+    def _score_names(self, query: list[str], blocks: list[list[int]]) -> dict[UUID, float]:
+        """The best score of each customer among the names filed in ``blocks``."""
+        positions = sorted({p for block in blocks for p in block})
+        in_order = [self._names_plain[p] for p in positions]
+        scores = [0.0] * len(positions)
+        for written, choices in (
+            (" ".join(sorted(query)), [self._names_sorted[p] for p in positions]),
+            (" ".join(query), in_order),
+            (" ".join(reversed(query)), in_order),
+        ):
+            for _, score, index in process.extract(
+                written,
+                choices,
+                scorer=fuzz.ratio,
+                processor=None,
+                score_cutoff=NAME_CANDIDATE_FLOOR,
+                limit=None,
+            ):
+                scores[index] = max(scores[index], score)
+        best: dict[UUID, float] = {}
+        for position, score in zip(positions, scores, strict=True):
+            if score:
+                owner = self._name_owners[position]
+                best[owner] = max(best.get(owner, 0.0), score)
+        return best
 
     # matching
 
@@ -585,8 +647,14 @@ class OpenBook:
     def _customer_invoices(
         self, customer_id: UUID, currency: str, excluded: frozenset[UUID]
     ) -> list[OpenInvoice]:
-        ids = self._eligible(self._by_customer.get(customer_id, ()), currency, excluded)
-        return oldest_first(self._invoices[i] for i in ids)
+        """The customer's open invoices in ``currency``, oldest first, but ``excluded``."""
+        ordered = self._ordered.get(customer_id)
+        if ordered is None:
+            ids = self._by_customer.get(customer_id, ())
+            ordered = self._ordered[customer_id] = oldest_first(self._invoices[i] for i in ids)
+        return [
+            i for i in ordered if i.currency.upper() == currency and i.invoice_id not in excluded
+        ]
 
     def _find_by_reference(self, credit: Credit) -> tuple[list[frozenset[UUID]], str]:
         """Invoices named by checksum-valid references: one set per reference; and the
@@ -644,11 +712,16 @@ def _discard(index: dict[_K, set[UUID]], key: _K, value: UUID) -> None:
 
 
 def _name_blocks(key: str) -> set[str]:
-    """The keys under which a name is filed: each word's first and last three letters."""
+    """The keys under which a name is filed: each word's first and last three letters,
+    and each word of 4 to 12 letters with and without each of its letters (two words one
+    typo apart share one of those: ``DUPONT`` and ``DUPNOT`` share ``DUPOT``)."""
     blocks: set[str] = set()
     for word in key.split():
         blocks.add("<" + word[:3])
         blocks.add(">" + word[-3:])
+        if 4 <= len(word) <= 12:
+            blocks.add("~" + word)
+            blocks.update("~" + word[:i] + word[i + 1 :] for i in range(len(word)))
     return blocks
 
 
@@ -749,13 +822,23 @@ class _Matching:
         conflict = (
             evidence == "number" and bool(self.iban_payers) and customer not in self.iban_payers
         )
+        if evidence == "number" and not conflict and plan.total != self.amount:
+            conflict = self.exact_elsewhere(invoices)
         if plan.alternatives:
             for alternative in plan.alternatives:
                 self.suggest(customer, alternative, CONFIDENCE_AMBIGUOUS, evidence)
             return None
-        if plan.consistent and not (ambiguous_token or settled_by_name or conflict):
+        unconfirmed = (
+            evidence == "number"
+            and plan.consistent
+            and self.partial_beyond_fees(plan.allocations)
+            and not self.payer_agrees(customer)
+        )
+        if plan.consistent and not (ambiguous_token or settled_by_name or conflict or unconfirmed):
             candidate = Candidate(plan.allocations, confidence, evidence)
             return Match("matched", customer, (candidate,), plan.excess)
+        if unconfirmed:
+            confidence = CONFIDENCE_UNCONFIRMED_PARTIAL
         if ambiguous_token:
             confidence = CONFIDENCE_AMBIGUOUS
         elif settled_by_name:
@@ -781,6 +864,36 @@ class _Matching:
                         self.suggest(customer, single.allocations, confidence, evidence)
         self.suggest(customer, plan.allocations, confidence, evidence)
         return None
+
+    def partial_beyond_fees(self, allocations: tuple[Allocation, ...]) -> bool:
+        """Whether the allocations leave more unpaid than bank fees would take."""
+        balances = sum((self.invoice(a.invoice_id).balance for a in allocations), Decimal(0))
+        fees = max(FEE_ABSOLUTE, balances * FEE_RELATIVE)
+        return balances - self.amount > fees
+
+    def payer_agrees(self, customer: UUID) -> bool:
+        """Whether the IBAN or the name says the credit comes from ``customer``."""
+        if customer in self.iban_payers:
+            return True
+        named = self.name_payer
+        return named is not None and named[0] == customer
+
+    def exact_elsewhere(self, found: Sequence[OpenInvoice]) -> bool:
+        """Whether the payer known by IBAN has one other invoice of exactly the amount, when
+        the numbers found do not add up to it (a mistyped number, likely): suggested."""
+        payer = self.iban_payer
+        if payer is None:
+            return False
+        ids = {i.invoice_id for i in found}
+        exact = [
+            i
+            for i in self.book._customer_invoices(payer, self.currency, self.excluded)
+            if i.balance == self.amount and i.invoice_id not in ids
+        ]
+        if len(exact) != 1:
+            return False
+        self.suggest(payer, _full(exact), CONFIDENCE_PAYER_CONFLICT - 0.05, "iban")
+        return True
 
     def suggest_each_customer(self, readings: list[frozenset[UUID]], evidence: Evidence) -> None:
         """Numbers or references of several customers: each customer's invoices, the
