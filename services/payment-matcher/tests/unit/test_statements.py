@@ -785,7 +785,7 @@ def test_a_csv_row_cut_short_or_with_extra_fields_is_refused_with_its_line() -> 
     assert caught.value.where == "line 2"
 
 
-def test_a_csv_row_with_an_unknown_currency_is_refused() -> None:
+def test_a_csv_row_whose_currency_is_not_an_iso_code_is_refused() -> None:
     with pytest.raises(StatementError) as caught:
         parse_statement(b"booked_on,amount,currency\n2024-01-01,1,EUR\n2024-01-01,1,euro\n")
     assert caught.value.where == "line 3"
