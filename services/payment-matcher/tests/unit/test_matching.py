@@ -828,3 +828,13 @@ def test_suggestions_are_at_most_three_and_best_first():
 )
 def test_number_tokens_are_whole_runs_of_digit_groups(text, groups):
     assert [t.groups for t in find_number_tokens(text)] == groups
+
+
+def test_two_numbers_naming_the_same_invoice_pay_it_once():
+    mine = invoice("FA-2026-0042", "100.00", sent=1)
+    series = invoice("FS-2026-0042", "100.00", sent=2)
+    match = book_of(mine, series).match(credit("100.00", "FA-2026-0042 2026-0042"))
+    assert match.state == "suggested"
+    for candidate in match.candidates:
+        ids = [a.invoice_id for a in candidate.allocations]
+        assert len(ids) == len(set(ids))

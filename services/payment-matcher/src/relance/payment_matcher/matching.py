@@ -66,7 +66,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 from uuid import UUID
 
 from rapidfuzz import fuzz, process
@@ -78,7 +78,7 @@ _K = TypeVar("_K")
 
 MAX_CANDIDATES = 3  # suggestions shown to a person
 MAX_COMBINATION = 5  # invoices in one combination summing to the amount (rules 3 and 4)
-SEARCH_BUDGET = 10_000  # steps of one combination search; beyond, it is incomplete
+SEARCH_BUDGET = 4_000  # steps of one combination search; beyond, it is incomplete
 EXCESS_TOLERANCE = Decimal("0.05")  # an excess up to 5 % of the total found stays matched
 FEE_ABSOLUTE = Decimal("15")  # below a balance by this much (or FEE_RELATIVE): bank fees
 FEE_RELATIVE = Decimal("0.02")
@@ -246,8 +246,7 @@ _DIGITS = re.compile(r"\d+")
 _NOT_LETTERS = re.compile(r"[^A-Za-z]")
 
 
-@dataclass(frozen=True, slots=True)
-class NumberKey:
+class NumberKey(NamedTuple):
     """How an invoice number is looked up: its groups of digits without leading zeros,
     the digits run together (when there are several groups), its leading letters."""
 
@@ -816,7 +815,7 @@ class _Matching:
             customers = {payer}
         (customer,) = customers
         ambiguous_token = any(len(r) > 1 for r in readings)
-        invoices = oldest_first(self.invoice(i) for r in readings for i in r)
+        invoices = oldest_first(self.invoice(i) for i in frozenset().union(*readings))
         plan = _plan(invoices, self.amount)
         confidence = CONFIDENCE_REFERENCE if evidence == "reference" else CONFIDENCE_NUMBER
         conflict = (
