@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.deps import RuntimeDep, SessionDep, runtime_of
+from relance.common.money import is_currency, quantize
 from relance.common.signing import BadSignature, verify_signed
 from relance.common.tenancy import admin_token_matches, api_key_sha256, bearer_key, unknown_key
 from relance.invoice_api import operations as ops
 from relance.invoice_api import repository as repo
-from relance.common.money import is_currency, quantize
 from relance.invoice_api.operations import Conflict, NotFound, Tenant, Unprocessable
 from relance.invoice_api.repository import AnyRow
 from relance.invoice_api.schemas import (

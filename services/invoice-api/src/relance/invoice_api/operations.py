@@ -29,11 +29,11 @@ from relance.common.events.invoice_events import (
 )
 from relance.common.events.organization_events import OrganizationSaved
 from relance.common.events.types import CustomerSnapshot, InvoiceSnapshot, OrganizationSnapshot
+from relance.common.money import amount_problem, quantize
 from relance.common.outbox import add_events, outbox_row
 from relance.common.signing import new_webhook_secret
 from relance.common.tenancy import api_key_sha256, new_api_key
 from relance.invoice_api import repository as repo
-from relance.common.money import amount_problem, quantize
 from relance.invoice_api.repository import AnyRow
 from relance.invoice_api.schemas import (
     CustomerIn,

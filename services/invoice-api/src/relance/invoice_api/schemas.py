@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 from zoneinfo import available_timezones
@@ -12,7 +12,6 @@ from zoneinfo import available_timezones
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -20,41 +19,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from schwifty import IBAN
-from schwifty.exceptions import SchwiftyException
 
 from relance.common.calendar import is_supported_country
 from relance.common.events.types import StepKind, StepStatus
-from relance.common.money import amount_problem, is_currency
+from relance.common.fields import Amount, Currency, Iban
+from relance.common.money import amount_problem
 from relance.invoice_api.status import InvoiceStatus
 
-_AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,6})?$")
 Locale = Literal["fr", "en"]
-
-
-def _parse_amount(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError('send amounts as decimal strings, e.g. "1250.00"')
-    text = str(value).strip()
-    if not _AMOUNT.match(text):
-        raise ValueError('must be a positive decimal such as "1250.00"')
-    try:
-        return Decimal(text)
-    except InvalidOperation as exc:  # pragma: no cover - the pattern already refused it
-        raise ValueError("not a decimal number") from exc
-
-
-def _check_currency(code: str) -> str:
-    if not is_currency(code):
-        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
-    return code
-
-
-def _check_iban(value: str) -> str:
-    try:
-        return str(IBAN(value).compact)
-    except SchwiftyException as exc:
-        raise ValueError(f"invalid IBAN: {exc}") from exc
 
 
 def _check_country(code: str) -> str:
@@ -75,10 +47,7 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
-Amount = Annotated[Decimal, BeforeValidator(_parse_amount)]
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda v: format(v, "f"), return_type=str)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_check_currency)]
-Iban = Annotated[str, Field(min_length=15, max_length=42), AfterValidator(_check_iban)]
 Instant = Annotated[datetime, AfterValidator(_aware)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=100)]
