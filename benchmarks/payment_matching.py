@@ -681,11 +681,13 @@ class Timing:
     match_seconds: float
     credits: int
     invoices: int
+    cpu_seconds: float  # of the process, building and matching
 
 
 def evaluate(statement: Statement) -> tuple[Tally, Timing]:
     """Build the book, match every credit in turn (settling what is matched) and judge."""
     tally = Tally()
+    cpu = time.process_time()
     started = time.perf_counter()
     book = OpenBook(statement.invoices, statement.payers)
     built = time.perf_counter()
@@ -696,9 +698,12 @@ def evaluate(statement: Statement) -> tuple[Tally, Timing]:
             book.settle(match.candidates[0].allocations)
         answers.append(match)
     done = time.perf_counter()
+    cpu = time.process_time() - cpu
     for labelled, match in zip(statement.credits, answers, strict=True):
         tally.add(labelled, match)
-    timing = Timing(built - started, done - built, len(statement.credits), len(statement.invoices))
+    timing = Timing(
+        built - started, done - built, len(statement.credits), len(statement.invoices), cpu
+    )
     return tally, timing
 
 
@@ -802,7 +807,9 @@ def run(
             f"book of {number(invoices)} invoices and {number(result['payers'])} payers built in "
             f"{result['build_seconds']:.2f} s; {number(credits)} credits matched and settled in "
             f"{result['match_seconds']:.2f} s, {result['match_seconds'] / credits * 1e6:.0f} µs "
-            f"each; data generated beforehand in {result['generate_seconds']:.1f} s",
+            f"each; CPU time of the process {result['cpu_seconds']:.2f} s, load average "
+            f"{result['load_average']:.2f}; data generated beforehand in "
+            f"{result['generate_seconds']:.1f} s",
         ),
         flush=True,
     )
@@ -851,6 +858,8 @@ def engine(invoices: int, credits: int, seed: int) -> dict[str, object]:
         "build_seconds": timing.build_seconds,
         "match_seconds": timing.match_seconds,
         "payers": len(statement.payers),
+        "cpu_seconds": timing.cpu_seconds,
+        "load_average": os.getloadavg()[0],
         "rss_before_mb": before,
         "rss_after_mb": after,
         "peak_rss_mb": peak,

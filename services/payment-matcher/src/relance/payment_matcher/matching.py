@@ -925,7 +925,10 @@ class _Matching:
         if not invoices:
             return None
         singles = [i for i in invoices if i.balance == self.amount]
-        combinations, complete = exact_combinations(invoices, self.amount)
+        combinations: list[tuple[OpenInvoice, ...]] = []
+        complete = True
+        if len(singles) < MAX_CANDIDATES:  # else ambiguous already, and no room to show more
+            combinations, complete = exact_combinations(invoices, self.amount)
         if evidence == "iban" and complete and len(singles) + len(combinations) == 1:
             if singles:
                 candidate = Candidate(_full(singles), CONFIDENCE_IBAN_EXACT, evidence)
