@@ -35,6 +35,23 @@ from relance.devstack.ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_SECONDS = 60.0
+# ``python -c PROFILED <package> <file>``: the service's ``serve`` under cProfile. uvicorn
+# ends a SIGTERM'd server by raising the signal again once it has shut down, with the
+# handler found at start restored: this one writes the statistics, then exits.
+PROFILED = """
+import cProfile, runpy, signal, sys
+package, path = sys.argv[1], sys.argv[2]
+sys.argv = [package, "serve"]
+profiler = cProfile.Profile()
+def dump(*_):
+    profiler.disable()
+    profiler.dump_stats(path)
+    raise SystemExit(0)
+signal.signal(signal.SIGTERM, dump)
+profiler.enable()
+runpy.run_module(package, run_name="__main__", alter_sys=True)
+dump()
+"""
 
 
 def process_cpu(process: psutil.Process) -> float:
@@ -72,13 +89,11 @@ class ServiceProcess:
         child.update(HOST="127.0.0.1", PORT=str(self.port))
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                *(["-m", "cProfile", "-o", str(profile)] if profile else []),
-                "-m",
-                package,
-                "serve",
-            ],
+            (
+                [sys.executable, "-c", PROFILED, package, str(profile)]
+                if profile
+                else [sys.executable, "-m", package, "serve"]
+            ),
             cwd=ROOT,
             env=child,
             stdout=self._log,
