@@ -184,14 +184,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--send-rate",
-        type=float,
+        type=_positive_rate,
         default=notifier.DEFAULT_SEND_RATE,
         metavar="R",
         help=f"POST /send per second in send-latency (default: {notifier.DEFAULT_SEND_RATE:g})",
     )
     parser.add_argument(
         "--webhook-rate",
-        type=float,
+        type=_positive_rate,
         default=notifier.DEFAULT_WEBHOOK_RATE,
         metavar="R",
         help=f"invoice.sent events per second in each phase of webhooks, each one a delivery "
@@ -212,6 +212,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _positive_rate(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive rate, not {text}")
     return value
 
 
