@@ -120,6 +120,8 @@ def test_a_structured_reference_records_the_payment_of_its_invoice(creditor_refe
         "REF:RF18 5390 0754 7034 FACTURE",
         "RF18 5390 0754 7034 1250",
         "Virement de ACME ref RF18 5390 0754 7034, 480,00 EUR",
+        "/ROC/RF18539007547034FACTURE",
+        "RF18 5390 0754 7034FA",
     ],
 )
 def test_a_reference_written_in_the_remittance_text_is_found(text):

@@ -23,10 +23,11 @@ from relance.payment_matcher.matching import (
     Payer,
     find_references,
     normalize_iban,
+    number_key,
 )
 
 PROPERTY_SETTINGS = settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 NAMES = ("Acme Outillage", "Boulangerie Martin", "Cabinet Durand", "Martin Freres", "Zeta SA")
 IBANS = (
@@ -61,6 +62,16 @@ def spellings(number: str) -> list[str]:
             "Fact. " + "/".join(stripped),
         ]
     return forms
+
+
+def same_number(a: str, b: str) -> bool:
+    """Whether two invoice numbers are one for the rules (``FA-2025-0001``, ``2025/00001``)."""
+    ka, kb = number_key(a), number_key(b)
+    assert ka is not None
+    assert kb is not None
+    forms_a = {ka.groups, (ka.joined,)} if ka.joined else {ka.groups}
+    forms_b = {kb.groups, (kb.joined,)} if kb.joined else {kb.groups}
+    return bool(forms_a & forms_b)
 
 
 @st.composite
@@ -284,3 +295,63 @@ def test_a_reference_is_found_in_any_grouping_and_a_mistyped_character_is_refuse
 def test_iban_normalization_is_idempotent():
     for iban in IBANS:
         assert normalize_iban(normalize_iban(iban.lower())) == iban
+
+
+@PROPERTY_SETTINGS
+@given(books(), st.data())
+def test_a_credit_with_an_invoices_reference_and_balance_records_that_payment(book, data):
+    invoices, payers = book
+    references = [i.payment_reference for i in invoices if i.payment_reference]
+    unique = [
+        i for i in invoices if i.payment_reference and references.count(i.payment_reference) == 1
+    ]
+    if not unique:
+        return
+    target = data.draw(st.sampled_from(unique))
+    assert target.payment_reference is not None
+    if data.draw(st.booleans()):
+        fields = {"creditor_reference": target.payment_reference}
+    else:
+        fields = {"remittance_info": f"Ref {target.payment_reference} merci"}
+    match = OpenBook(invoices, payers).match(
+        Credit(
+            target.balance,
+            target.currency,
+            counterparty_iban=data.draw(st.sampled_from(IBANS)),
+            **fields,
+        )
+    )
+    assert match.state == "matched"
+    assert match.customer_id == target.customer_id
+    assert [(a.invoice_id, a.amount) for a in match.candidates[0].allocations] == [
+        (target.invoice_id, target.balance)
+    ]
+
+
+@PROPERTY_SETTINGS
+@given(books(), st.data())
+def test_a_credit_naming_an_invoice_alone_with_its_balance_records_that_payment(book, data):
+    invoices, payers = book
+    unique = [
+        i
+        for i in invoices
+        if not any(same_number(i.number, o.number) for o in invoices if o is not i)
+    ]
+    if not unique:
+        return
+    target = data.draw(st.sampled_from(unique))
+    spelled = data.draw(st.sampled_from(spellings(target.number)))
+    own = next(p.ibans for p in payers if p.customer_id == target.customer_id)
+    iban = data.draw(st.sampled_from([None, "FR1420041010050500013M02606", *own]))
+    match = OpenBook(invoices, payers).match(
+        Credit(
+            target.balance,
+            target.currency,
+            counterparty_iban=iban,
+            remittance_info=f"VIR {spelled}",
+        )
+    )
+    assert match.state == "matched", spelled
+    assert [(a.invoice_id, a.amount) for a in match.candidates[0].allocations] == [
+        (target.invoice_id, target.balance)
+    ]

@@ -212,14 +212,15 @@ def name_key(name: str) -> str:
 
 
 _RF_START = re.compile(r"(?<![0-9A-Za-z])RF\d\d", re.IGNORECASE)
-_RF_PART = re.compile(r" ?[0-9A-Za-z]+")
+_RF_PART = re.compile(r" ?(?:[0-9]+|[A-Za-z]+)")  # a reading may end where letters meet digits
 _RF_MAX_LENGTH = 25
 
 
 def find_references(text: str) -> list[tuple[str, int, int]]:
     """The checksum-valid ISO 11649 references written in ``text``, grouped in fours or
-    not: ``(normalized reference, start, end)``. When several readings of the same place
-    are valid (``RF18 5390 0754 7034 1234``), all are returned, longest first."""
+    not, or glued to a word (``RF18539007547034FACTURE``): ``(normalized reference, start,
+    end)``. When several readings of the same place are valid (``RF18 5390 0754 7034
+    1234``), all are returned, longest first."""
     found: list[tuple[str, int, int]] = []
     for start in _RF_START.finditer(text):
         compact = start.group().upper()
