@@ -600,6 +600,34 @@ class Sent:
     answered: float = 0.0
     status: int = 0
     arrivals: list[float] = field(default_factory=list)
+    sent_at: float | None = None  # invoice-api's invoices.sent_at
+    fired_at: float | None = None  # the scheduler's issuance step, fired_at
+
+
+async def stamp_hops(data_dir: Path, sent: dict[str, Sent]) -> None:
+    """Read when invoice-api marked each invoice sent and when the scheduler fired its
+    issuance step, from their databases on the dev stack's PostgreSQL (its Unix socket)."""
+    socket = data_dir / "postgres"
+
+    async def rows(database: str, query: str) -> list[Any]:
+        connection = await asyncpg.connect(f"postgresql://postgres:@/{database}?host={socket}")
+        try:
+            return list(await connection.fetch(query, [uuid.UUID(i) for i in sent]))
+        finally:
+            await connection.close()
+
+    for row in await rows(
+        "relance_invoice_api", "SELECT id, sent_at FROM invoices WHERE id = ANY($1::uuid[])"
+    ):
+        if row["sent_at"] is not None:
+            sent[str(row["id"])].sent_at = row["sent_at"].timestamp()
+    for row in await rows(
+        "relance_scheduler",
+        "SELECT invoice_id, fired_at FROM steps WHERE kind = 'issuance' "
+        "AND invoice_id = ANY($1::uuid[])",
+    ):
+        if row["fired_at"] is not None:
+            sent[str(row["invoice_id"])].fired_at = row["fired_at"].timestamp()
 
 
 class MailWatch:
@@ -713,7 +741,9 @@ async def _latency(base_url: str, mail_dir: Path, count: int, rate: float) -> di
             f"warm-up: {WARMUP_SENDS} invoices sent, their issuance emails after "
             + ", ".join(_ms(s.arrivals[0] - s.posted) for s in warm.values())
         )
-        return await _send_all(client, auth, ids[WARMUP_SENDS:], rate, watch)
+        sent = await _send_all(client, auth, ids[WARMUP_SENDS:], rate, watch)
+    await stamp_hops(mail_dir.parent, sent)
+    return sent
 
 
 def run_send_latency(count: int = DEFAULT_SEND_INVOICES, rate: float = DEFAULT_SEND_RATE) -> bool:
@@ -787,6 +817,25 @@ def _report_latency(sent: dict[str, Sent], count: int, rate: float) -> bool:
         + f"; their own time {_spread(posts)}"
     )
     p95 = percentile(latencies, 0.95) if latencies else float("inf")
+    stamped = [
+        (s.posted, s.sent_at, s.fired_at, s.arrivals[0])
+        for s in sent.values()
+        if s.arrivals and s.arrivals[0] - s.posted < RETRIED_SECONDS
+        if s.sent_at is not None and s.fired_at is not None
+    ]
+    if stamped:
+        hops = (
+            ("the POST to invoice-api's sent_at", [b - a for a, b, _, _ in stamped]),
+            ("then to the scheduler's fired_at", [c - b for _, b, c, _ in stamped]),
+            ("then to the catcher", [d - c for _, _, c, d in stamped]),
+        )
+        say(
+            f"{len(stamped)} emails without a retry, by hop: "
+            + "; ".join(
+                f"{name} p50 {_ms(percentile(v, 0.5))}, p95 {_ms(percentile(v, 0.95))}"
+                for name, v in hops
+            )
+        )
     late = [s for s in latencies if s >= RETRIED_SECONDS]
     if late:
         rest = [s for s in latencies if s < RETRIED_SECONDS]
