@@ -21,7 +21,9 @@ many with an ISO 11649 reference, with amounts that repeat within and across cus
   truncated, sometimes misspelt), and a few paid by a third party under its own name,
   which nothing can match;
 - credits that pay no invoice and must never be matched: transfers from the organization's
-  own savings account, supplier refunds and credit notes (with their own numbers),
+  own savings account, supplier refunds and credit notes (with their own numbers, a
+  quarter of them numbered as the organization numbers its invoices, so that the number
+  is often one of its open invoices),
   sickness benefits and salaries, loan releases, interest, customer deposits on quotes, and
   invoice payments made in another currency than the invoice's.
 
@@ -330,7 +332,8 @@ PAYMENT_KINDS = (
 )
 NOISE_KINDS = (
     ("noise: internal transfer", 4),
-    ("noise: supplier refund", 4),
+    ("noise: supplier refund", 3),
+    ("noise: supplier refund, a number like ours", 1),
     ("noise: benefits or salary", 3),
     ("noise: loan or interest", 1),
     ("noise: customer deposit", 2),
@@ -569,6 +572,14 @@ def _noise(
                 f"REFUND ORDER #{rng.randint(10**6, 10**7)}",
             ]
         )
+    elif kind == "noise: supplier refund, a number like ours":
+        # a supplier numbering its invoices as the organization does: the digits of one of
+        # the organization's open invoices, half the time
+        name = rng.choice(_SUPPLIERS)
+        quoted = rng.choice(invoices).number
+        if rng.random() < 0.5:
+            quoted = mistype_number(rng, quoted)
+        text = f"REMBOURSEMENT FACTURE {quoted}"
     elif kind == "noise: benefits or salary":
         name = rng.choice(["CPAM PARIS", "CAF DE LYON", "POLE EMPLOI", "SARL DURAND SERVICES"])
         text = rng.choice(
