@@ -210,7 +210,7 @@ async def _round(
             "DATABASE_URL": url,
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # none: the events stay in the outbox
             "RUN_CONSUMERS": "false",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",
         },
         workdir / "payment-matcher.log",
         profile=workdir.parent / "payment-matcher.prof" if profile else None,
@@ -230,6 +230,10 @@ async def _round(
             again = await client.post("/v1/bank-transactions", content=body, headers=headers)
     finally:
         service.stop()
+    for line in (workdir / "payment-matcher.log").read_text(errors="replace").splitlines():
+        if "bank transactions imported" in line and "load_seconds" in line:
+            say("the service's log: " + line.strip()[:400])
+            break
     if answer.status_code != 202 or again.status_code != 202:
         print(f"matching service: FAILED: {answer.status_code} {answer.text[:500]}", flush=True)
         return False
