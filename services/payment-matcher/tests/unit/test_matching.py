@@ -398,11 +398,28 @@ def test_a_number_of_an_invoice_already_paid_leaves_the_credit_to_the_other_rule
 )
 def test_a_consistent_amount_with_a_number_is_matched(amount, expected, excess):
     ids = {"12": TWELVE.invoice_id}
-    match = book_of(TWELVE).match(credit(amount, "FA-2026-0012"))
+    match = book_of(TWELVE).match(credit(amount, "FA-2026-0012", counterparty_iban=ACME_IBAN))
     assert_matched(match, {ids[k]: v for k, v in expected.items()}, excess)
 
 
-@pytest.mark.parametrize("amount", ["1000.00", "600.00", "1175.99", "0.01"])
+@pytest.mark.parametrize("amount", ["1200.00", "1200.0", "1200"])
+def test_a_number_with_the_exact_balance_is_matched_whoever_pays(amount):
+    match = book_of(TWELVE).match(credit(amount, "FA-2026-0012", counterparty_name="SCI DU PORT"))
+    assert_matched(match, {TWELVE.invoice_id: "1200.00"})
+
+
+@pytest.mark.parametrize("amount", ["1196.50", "1200.35", "1240.00"])
+def test_a_number_with_a_near_amount_from_an_unrecognized_payer_is_only_suggested(amount):
+    # a supplier's refund quoting its own invoice number, which happens to be one of ours
+    match = book_of(TWELVE).match(
+        credit(amount, "REMBOURSEMENT FACTURE FA-2026-0012", counterparty_name="OVH SAS")
+    )
+    assert match.state == "suggested"
+    assert match.excess == 0
+    assert list(paid(match)) == [TWELVE.invoice_id]
+
+
+@pytest.mark.parametrize("amount", ["1000.00", "600.00", "1175.99", "1196.50", "0.01"])
 @pytest.mark.parametrize(
     ("payer", "state"),
     [
@@ -472,7 +489,9 @@ def test_a_partial_payment_of_several_invoices_pays_the_oldest_first():
 
 
 def test_a_grouped_payment_minus_bank_fees_is_matched_oldest_first():
-    match = book_of(TWELVE, THIRTEEN).match(credit("1492.00", "FA-2026-0012 + FA-2026-0013"))
+    match = book_of(TWELVE, THIRTEEN).match(
+        credit("1492.00", "FA-2026-0012 + FA-2026-0013", counterparty_name="ACME OUTILLAGE")
+    )
     assert_matched(match, {TWELVE.invoice_id: "1200.00", THIRTEEN.invoice_id: "292.00"})
 
 

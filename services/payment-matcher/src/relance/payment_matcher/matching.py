@@ -31,17 +31,18 @@ above them leaves an excess, kept as credit on the customer (:attr:`Match.excess
 amount is consistent with the invoices found:
 
 - it equals their total (paid in full);
-- it is below their total by at most bank fees (:data:`FEE_ABSOLUTE` 15, or
-  :data:`FEE_RELATIVE` 2 % of the balances when more): a partial payment;
-- it is further below their total (an instalment): a partial payment too, with a
-  reference; with a number only when the payer is recognized as that customer (its IBAN is
-  known for it, or its name is close to it), since an unrelated number in the text (a
-  month, an order) would otherwise record a payment;
-- in both partial cases, the one combination of the found invoices that sums exactly to
-  the amount is paid, or else they are paid oldest first, the last one partly (two
-  combinations that fit equally are ambiguous);
+- it is below their total (a partial payment: bank fees deducted, or an instalment): the
+  one combination of the found invoices that sums exactly to the amount is paid, or else
+  they are paid oldest first, the last one partly (two combinations that fit equally are
+  ambiguous);
 - it is above their total by at most 5 % of it (:data:`EXCESS_TOLERANCE`): all are paid,
   the rest is the excess.
+
+With a reference, that is all. With a number, an amount other than the exact balances of
+the invoices it pays also needs the payer recognized as that customer (its IBAN known for
+it, or its name close to it): an unrelated number in the text (a month, a supplier's own
+invoice number in a refund) with an amount near the balance would otherwise record a
+payment.
 
 A larger excess is only suggested (with, when some exist, the customer's other invoices
 that make up the difference exactly). Number evidence is also only suggested when the
@@ -95,7 +96,7 @@ CONFIDENCE_IBAN_EXACT = 0.9
 CONFIDENCE_IBAN_COMBINATION = 0.85
 CONFIDENCE_LARGE_EXCESS = 0.7  # reference or number found, far more money than their total
 CONFIDENCE_PAYER_CONFLICT = 0.7  # number found, but the IBAN is another customer's
-CONFIDENCE_UNCONFIRMED_PARTIAL = 0.7  # number found, part paid, the payer not recognized
+CONFIDENCE_UNCONFIRMED = 0.7  # number found, amount not exact, the payer not recognized
 CONFIDENCE_SETTLED_BY_NAME = 0.75  # number of several customers, the name tells which
 CONFIDENCE_OVERRULED = 0.65  # a later rule's sure answer, after an earlier rule found others
 CONFIDENCE_AMBIGUOUS = 0.5  # several invoices or customers fit the same evidence
@@ -831,14 +832,14 @@ class _Matching:
         unconfirmed = (
             evidence == "number"
             and plan.consistent
-            and self.partial_beyond_fees(plan.allocations)
+            and self.amount != self.balances(plan.allocations)
             and not self.payer_agrees(customer)
         )
         if plan.consistent and not (ambiguous_token or settled_by_name or conflict or unconfirmed):
             candidate = Candidate(plan.allocations, confidence, evidence)
             return Match("matched", customer, (candidate,), plan.excess)
         if unconfirmed:
-            confidence = CONFIDENCE_UNCONFIRMED_PARTIAL
+            confidence = CONFIDENCE_UNCONFIRMED
         if ambiguous_token:
             confidence = CONFIDENCE_AMBIGUOUS
         elif settled_by_name:
@@ -865,11 +866,9 @@ class _Matching:
         self.suggest(customer, plan.allocations, confidence, evidence)
         return None
 
-    def partial_beyond_fees(self, allocations: tuple[Allocation, ...]) -> bool:
-        """Whether the allocations leave more unpaid than bank fees would take."""
-        balances = sum((self.invoice(a.invoice_id).balance for a in allocations), Decimal(0))
-        fees = max(FEE_ABSOLUTE, balances * FEE_RELATIVE)
-        return balances - self.amount > fees
+    def balances(self, allocations: tuple[Allocation, ...]) -> Decimal:
+        """The balances of the invoices the allocations pay (in full or in part)."""
+        return sum((self.invoice(a.invoice_id).balance for a in allocations), Decimal(0))
 
     def payer_agrees(self, customer: UUID) -> bool:
         """Whether the IBAN or the name says the credit comes from ``customer``."""
