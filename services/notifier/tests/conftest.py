@@ -69,9 +69,13 @@ class Notifier:
         return event
 
     async def invoice(
-        self, *, email: str | None = "compta@martin.example", **fields: Any
+        self,
+        *,
+        email: str | None = "compta@martin.example",
+        invoice_id: uuid.UUID | None = None,
+        **fields: Any,
     ) -> uuid.UUID:
-        invoice_id = uuid.uuid4()
+        invoice_id = invoice_id or uuid.uuid4()
         await self.apply(
             InvoiceSent(
                 invoice_id=invoice_id,

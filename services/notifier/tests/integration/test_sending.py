@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from sqlalchemy import text
 
 from relance.common.events.invoice_events import PaymentReported
 from relance.common.events.types import StepKind
 from relance.devstack.ports import free_port
 from relance.notifier.mail import SmtpConnection
 from relance.notifier.repository import claim_deliveries
+from relance.notifier.sending import EmailSending
 
 from ..conftest import NOW
 
@@ -168,3 +171,89 @@ async def test_the_invoice_copy_arriving_after_the_step_still_gets_the_email_out
     assert delivery["state"] == "pending"
     assert delivery["last_error"] == "the invoice is not known to the notifier yet"
     assert StepKind(delivery["kind"]) is StepKind.ESCALATION_1
+
+
+async def test_a_step_whose_invoice_is_late_is_retried_within_seconds_without_using_attempts(
+    notifier, mail_catcher
+):
+    invoice = uuid.uuid4()
+    await notifier.apply(notifier.due(invoice))  # reminder.due applied before invoice.sent
+    waits = []
+    for _ in range(8):
+        await notifier.send_all()
+        [delivery] = await notifier.deliveries()
+        waits.append(delivery["next_attempt_at"] - notifier.clock.now())
+        notifier.clock.set(delivery["next_attempt_at"])
+    # 1 s, then doubling, capped at SEND_RETRY_SECONDS (30 s here)
+    assert [w.total_seconds() for w in waits] == [1, 1, 2, 4, 8, 16, 30, 30]
+    # eight waits, and max_attempts is 3: the attempts are kept for SMTP failures
+    assert (delivery["state"], delivery["attempts"]) == ("pending", 0)
+    assert await notifier.outbox("email.failed") == []
+
+    await notifier.invoice(invoice_id=invoice)
+    [delivery] = await notifier.deliveries()
+    assert delivery["next_attempt_at"] <= notifier.clock.now()  # due again at once
+    await notifier.send_all()
+    assert len(mail_catcher.messages()) == 1
+    [sent] = await notifier.outbox("email.sent")
+    assert sent["invoice_id"] == str(invoice)
+
+
+async def test_a_waiting_step_goes_as_soon_as_its_invoice_arrives(notifier, mail_catcher):
+    # no polling to fall back on: only the invoice's NOTIFY can wake the loop
+    sending = EmailSending(
+        notifier.database,
+        notifier.clock,
+        notifier.smtp,
+        mail_from="Relance <no-reply@relance.test>",
+        poll_seconds=60,
+    )
+    invoice = uuid.uuid4()
+    await notifier.apply(notifier.due(invoice))
+    loop = asyncio.create_task(sending.run())
+    try:
+        for _ in range(200):
+            [delivery] = await notifier.deliveries()
+            if delivery["last_error"] and await listening(notifier):
+                break
+            await asyncio.sleep(0.05)
+        assert delivery["state"] == "pending"
+        await notifier.invoice(invoice_id=invoice)  # the clock does not move
+        for _ in range(200):
+            if mail_catcher.messages():
+                break
+            await asyncio.sleep(0.05)
+        assert len(mail_catcher.messages()) == 1
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+
+
+async def listening(notifier: Any) -> bool:
+    async with notifier.database.transaction() as session:
+        found = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'LISTEN%relance_deliveries%'"
+            )
+        )
+    return bool(found)
+
+
+async def test_a_step_whose_invoice_never_arrives_fails_after_the_wait_with_the_reason(
+    notifier, mail_catcher
+):
+    notifier.sending._invoice_wait = timedelta(hours=1)
+    await notifier.apply(notifier.due(uuid.uuid4()))
+    for _ in range(200):
+        await notifier.send_all()
+        [delivery] = await notifier.deliveries()
+        if delivery["state"] != "pending":
+            break
+        notifier.clock.set(delivery["next_attempt_at"])
+    assert delivery["state"] == "failed"
+    assert NOW + timedelta(hours=1) <= notifier.clock.now() < NOW + timedelta(hours=1, minutes=1)
+    [failed] = await notifier.outbox("email.failed")
+    assert failed["reason"].startswith("the invoice is still not known to the notifier after")
+    assert mail_catcher.messages() == []

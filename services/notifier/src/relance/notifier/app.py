@@ -39,6 +39,7 @@ async def send_emails(runtime: Runtime) -> None:
         poll_seconds=settings.sending_poll_seconds,
         retry_seconds=settings.send_retry_seconds,
         max_attempts=settings.send_max_attempts,
+        invoice_wait_seconds=settings.send_invoice_wait_seconds,
         # a claimed batch is sent one email after the other: the lease covers them all
         lease_seconds=settings.smtp_timeout_seconds * (settings.sending_batch_size + 1),
     ).run()

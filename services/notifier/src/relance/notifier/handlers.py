@@ -55,6 +55,9 @@ async def on_invoice_changed(
             "as_of": event.time,
         },
     )
+    # a reminder.due applied before this invoice.sent (another topic) waits for it: now
+    if await repo.invoice_arrived(session, event.organization_id, data.invoice_id, event.time):
+        log.info("invoice arrived, its waiting emails are due", invoice=str(data.invoice_id))
     await fan_out(session, event)
 
 

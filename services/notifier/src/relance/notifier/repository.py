@@ -141,6 +141,46 @@ async def retry_delivery(session: AsyncSession, step_id: UUID, at: datetime, err
     )
 
 
+async def await_invoice(
+    session: AsyncSession, step_id: UUID, since: datetime, at: datetime, error: str
+) -> None:
+    """Back to ``pending`` until ``at`` to wait for the invoice's copy; the claim's attempt
+    is given back, since the attempts are meant for the mail server's failures."""
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.step_id == step_id)
+        .values(
+            state="pending",
+            next_attempt_at=at,
+            last_error=error,
+            attempts=deliveries.c.attempts - 1,
+            invoice_awaited_since=func.coalesce(deliveries.c.invoice_awaited_since, since),
+        )
+    )
+
+
+async def invoice_arrived(
+    session: AsyncSession, organization_id: UUID, invoice_id: UUID, at: datetime
+) -> bool:
+    """Make the deliveries that wait for this invoice due at ``at``, and wake the sending
+    loop if there are any; True if there were."""
+    result = await session.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.invoice_id == invoice_id,
+            deliveries.c.organization_id == organization_id,
+            deliveries.c.state == "pending",
+            deliveries.c.invoice_awaited_since.is_not(None),
+        )
+        .values(next_attempt_at=func.least(deliveries.c.next_attempt_at, at))
+        .returning(deliveries.c.step_id)
+    )
+    if result.first() is None:
+        return False
+    await session.execute(text(f"NOTIFY {DELIVERIES_CHANNEL}"))
+    return True
+
+
 async def next_delivery_at(session: AsyncSession) -> datetime | None:
     return await session.scalar(
         select(func.min(deliveries.c.next_attempt_at)).where(

@@ -41,6 +41,7 @@ SOURCE = "notifier"
 EMAILS = Counter("relance_emails_total", "Emails by outcome", ["outcome"])
 NO_EMAIL = "the customer has no email address"
 UNKNOWN_INVOICE = "the invoice is not known to the notifier yet"
+FIRST_INVOICE_WAIT_SECONDS = 1.0
 
 
 class EmailSending:
@@ -56,6 +57,7 @@ class EmailSending:
         retry_seconds: float = 30.0,
         max_attempts: int = 8,
         lease_seconds: float = 600.0,
+        invoice_wait_seconds: float = 86400.0,
     ) -> None:
         self._database = database
         self._clock = clock
@@ -66,6 +68,7 @@ class EmailSending:
         self._retry_seconds = retry_seconds
         self._max_attempts = max_attempts
         self._lease = timedelta(seconds=lease_seconds)
+        self._invoice_wait = timedelta(seconds=invoice_wait_seconds)
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -115,9 +118,10 @@ class EmailSending:
             override = await repo.override_of(
                 session, delivery.organization_id, delivery.kind, language
             )
+        if invoice is None:
+            await self._await_invoice(delivery)
+            return
         try:
-            if invoice is None:
-                raise SendFailed(UNKNOWN_INVOICE, permanent=False)
             if not invoice.customer_email:
                 raise SendFailed(NO_EMAIL, permanent=True)
             await self._smtp.send(self._message(delivery, invoice, language, override))
@@ -166,6 +170,38 @@ class EmailSending:
             date=self._clock.now(),
         )
         return build_message(envelope, mail)
+
+    async def _await_invoice(self, delivery: Any) -> None:
+        """Try again soon: 1 s, then as long as it has waited so far (so the waits double),
+        at most SEND_RETRY_SECONDS. The invoice's arrival makes it due at once (handlers.py);
+        failed only when the invoice is still unknown after ``invoice_wait_seconds``."""
+        now = self._clock.now()
+        since = delivery.invoice_awaited_since or now
+        waited = now - since
+        if waited >= self._invoice_wait:
+            hours = self._invoice_wait.total_seconds() / 3600
+            reason = (
+                f"the invoice is still not known to the notifier after {hours:g} h: its "
+                "invoice.sent was never applied (see the notifier's dead letters)"
+            )
+            await self._failed(delivery, SendFailed(reason, permanent=True))
+            return
+        delay = min(
+            max(waited.total_seconds(), FIRST_INVOICE_WAIT_SECONDS),
+            self._retry_seconds,
+            (self._invoice_wait - waited).total_seconds(),
+        )
+        async with self._database.transaction() as session:
+            await repo.await_invoice(
+                session, delivery.step_id, since, now + timedelta(seconds=delay), UNKNOWN_INVOICE
+            )
+        EMAILS.labels("invoice_awaited").inc()
+        log.info(
+            "email waits for its invoice",
+            step=str(delivery.step_id),
+            invoice=str(delivery.invoice_id),
+            retry_in_seconds=delay,
+        )
 
     async def _failed(self, delivery: Any, failure: SendFailed) -> None:
         now = self._clock.now()

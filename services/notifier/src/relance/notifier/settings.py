@@ -16,6 +16,9 @@ class NotifierSettings(ServiceSettings):
     # temporary SMTP failures are retried with doubling delays from this one, this many times
     send_retry_seconds: float = Field(default=30.0, gt=0)
     send_max_attempts: int = Field(default=8, ge=1, le=30)
+    # an email whose invoice the notifier does not know yet is retried after 1 s, doubling
+    # up to SEND_RETRY_SECONDS, without using attempts; failed if still unknown this long
+    send_invoice_wait_seconds: float = Field(default=86400.0, ge=60)
     # the sender when the organization has none
     mail_from: str = "Relance <no-reply@relance.localhost>"
     run_webhooks: bool = True

@@ -66,10 +66,18 @@ deliveries = Table(
     Column("recipient", Text),
     Column("last_error", Text),
     Column("done_at", DateTime(timezone=True)),
+    # when a send first found no copy of the invoice (reminder.due applied before
+    # invoice.sent); cleared by the invoice's arrival, which makes the delivery due at once
+    Column("invoice_awaited_since", DateTime(timezone=True)),
     Index(
         "deliveries_to_send",
         "next_attempt_at",
         postgresql_where=text("state IN ('pending', 'sending')"),
+    ),
+    Index(
+        "deliveries_awaiting_invoice",
+        "invoice_id",
+        postgresql_where=text("state = 'pending' AND invoice_awaited_since IS NOT NULL"),
     ),
 )
 
