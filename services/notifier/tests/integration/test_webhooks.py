@@ -15,6 +15,7 @@ import httpx
 import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
 from relance.common.events.invoice_events import PaymentReported
@@ -174,3 +175,54 @@ async def test_endpoints_are_validated_listed_deleted_and_private_to_their_organ
     async with httpx.AsyncClient(timeout=2) as client:
         await WebhookDelivery(notifier.database, notifier.clock).deliver_all_due(client)
     assert partner.received == []
+
+
+async def test_a_flooded_silent_endpoint_holds_only_its_share_of_the_slots(notifier, api, partner):
+    await subscribe(api, partner.url("dead"), ["invoice.sent"])
+    for _ in range(6):  # the silent endpoint's messages come first, and are due first
+        await notifier.invoice()
+    notifier.clock.advance(timedelta(seconds=1))
+    await subscribe(api, partner.url("ok"), ["invoice.sent"])
+    for _ in range(6):
+        await notifier.invoice()
+    delivery = WebhookDelivery(
+        notifier.database, notifier.clock, concurrency=4, per_endpoint=2, timeout_seconds=20
+    )
+    async with httpx.AsyncClient(timeout=20) as client:
+        try:
+            for _ in range(200):
+                await delivery.start_due(client)
+                if len(partner.bodies("ok")) == 6:
+                    break
+                await asyncio.sleep(0.05)
+            # all six went out while the silent endpoint's first two requests still hang
+            assert len(partner.bodies("ok")) == 6
+            assert len(partner.bodies("dead")) == 2
+            for _ in range(200):  # until the six outcomes are written
+                await delivery.start_due(client)
+                counts = await webhook_counts(notifier)
+                if counts.get((partner.url("ok"), "delivered", 1)) == 6:
+                    break
+                await asyncio.sleep(0.05)
+            # the silent endpoint (sent all twelve): two requests in flight, ten left
+            # unclaimed, still pending
+            assert counts == {
+                (partner.url("ok"), "delivered", 1): 6,
+                (partner.url("dead"), "pending", 1): 2,
+                (partner.url("dead"), "pending", 0): 10,
+            }
+        finally:
+            for task in list(delivery._in_flight):
+                task.cancel()
+
+
+async def webhook_counts(notifier: Any) -> dict[tuple[str, str, int], int]:
+    async with notifier.database.transaction() as session:
+        rows = await session.execute(
+            text(
+                "SELECT e.url, d.state, d.attempts, count(*) FROM webhook_deliveries d "
+                "JOIN webhook_endpoints e ON e.id = d.endpoint_id "
+                "GROUP BY e.url, d.state, d.attempts"
+            )
+        )
+        return {(url, state, attempts): n for url, state, attempts, n in rows}

@@ -54,6 +54,7 @@ async def deliver_webhooks(runtime: Runtime) -> None:
         runtime.database,
         runtime.clock,
         concurrency=settings.webhook_concurrency,
+        per_endpoint=settings.webhook_per_endpoint_concurrency,
         timeout_seconds=settings.webhook_timeout_seconds,
     ).run()
 

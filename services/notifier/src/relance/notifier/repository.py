@@ -292,14 +292,27 @@ async def delivery_of(
     return result.first()
 
 
+# Due deliveries in time order, but at most :per_endpoint in flight per endpoint: an
+# endpoint's deliveries are ranked, and those beyond its free slots are left pending.
 CLAIM_WEBHOOKS = text(
     """
-    WITH due AS (
-        SELECT webhook_deliveries.id FROM webhook_deliveries
-        WHERE state = 'pending' AND next_attempt_at <= :now
-        ORDER BY next_attempt_at
+    WITH ranked AS (
+        SELECT w.id, w.next_attempt_at,
+               row_number() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id)
+                   + COALESCE(busy.n, 0) AS place
+        FROM webhook_deliveries AS w
+        LEFT JOIN unnest(CAST(:busy_endpoints AS uuid[]), CAST(:busy_counts AS int[]))
+            AS busy (endpoint_id, n) ON busy.endpoint_id = w.endpoint_id
+        WHERE w.state = 'pending' AND w.next_attempt_at <= :now
+          AND COALESCE(busy.n, 0) < :per_endpoint
+    ),
+    due AS (
+        SELECT w.id FROM webhook_deliveries AS w JOIN ranked ON ranked.id = w.id
+        WHERE ranked.place <= :per_endpoint
+          AND w.state = 'pending' AND w.next_attempt_at <= :now
+        ORDER BY ranked.next_attempt_at
         LIMIT :limit
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF w SKIP LOCKED
     )
     UPDATE webhook_deliveries AS d SET
         attempts = d.attempts + 1,
@@ -312,12 +325,29 @@ CLAIM_WEBHOOKS = text(
 
 
 async def claim_webhooks(
-    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+    session: AsyncSession,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    per_endpoint: int = 1_000_000,
+    busy: dict[UUID, int] | None = None,
 ) -> list[AnyRow]:
-    """Take due deliveries; one still in flight when its lease ends is sent again (partners
-    dedupe on ``webhook-id``, as Standard Webhooks asks of them)."""
+    """Take due deliveries, at most ``per_endpoint`` in flight per endpoint counting the
+    ``busy`` ones (endpoint id → requests this replica has in flight); one still in flight
+    when its lease ends is sent again (partners dedupe on ``webhook-id``, as Standard
+    Webhooks asks of them)."""
+    busy = {e: n for e, n in (busy or {}).items() if n > 0}
     result = await session.execute(
-        CLAIM_WEBHOOKS, {"now": now, "lease_until": lease_until, "limit": limit}
+        CLAIM_WEBHOOKS,
+        {
+            "now": now,
+            "lease_until": lease_until,
+            "limit": limit,
+            "per_endpoint": per_endpoint,
+            "busy_endpoints": list(busy),
+            "busy_counts": list(busy.values()),
+        },
     )
     return list(result.all())
 
@@ -342,12 +372,14 @@ async def webhook_outcome(
     )
 
 
-async def next_webhook_at(session: AsyncSession) -> datetime | None:
-    return await session.scalar(
-        select(func.min(webhook_deliveries.c.next_attempt_at)).where(
-            webhook_deliveries.c.state == "pending"
-        )
+async def next_webhook_at(session: AsyncSession, full: list[UUID] | None = None) -> datetime | None:
+    """When the next pending delivery is due, leaving out the endpoints in ``full``."""
+    query = select(func.min(webhook_deliveries.c.next_attempt_at)).where(
+        webhook_deliveries.c.state == "pending"
     )
+    if full:
+        query = query.where(webhook_deliveries.c.endpoint_id.not_in(full))
+    return await session.scalar(query)
 
 
 # Template overrides

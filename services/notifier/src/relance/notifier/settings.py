@@ -23,6 +23,8 @@ class NotifierSettings(ServiceSettings):
     mail_from: str = "Relance <no-reply@relance.localhost>"
     run_webhooks: bool = True
     webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    # at most this many of those requests to one endpoint; the rest of its deliveries wait
+    webhook_per_endpoint_concurrency: int = Field(default=4, ge=1, le=1000)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # comma-separated host names (a name allows its subdomains too); empty allows any host
     webhook_allowed_hosts: str = ""

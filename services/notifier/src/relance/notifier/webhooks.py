@@ -1,8 +1,10 @@
 """Outbound partner webhooks: messages written with the event that causes them, and the
 loop that delivers them, signed (Standard Webhooks 1.0), retried for a day.
 
-Each delivery runs as its own task under a cap, so a slow or dead partner holds only its
-own deliveries: other partners and the emails (another loop) never wait for it.
+Each delivery runs as its own task under a cap (``concurrency``), and each endpoint may hold
+at most ``per_endpoint`` of those slots: a slow or dead partner holds only its own few
+requests, its other deliveries stay pending until one of its slots frees, and the other
+partners and the emails (another loop) never wait for it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import json
 from datetime import timedelta
 from typing import Any
-from uuid import uuid5
+from uuid import UUID, uuid5
 
 import httpx
 from prometheus_client import Counter
@@ -64,17 +66,19 @@ class WebhookDelivery:
         clock: Clock,
         *,
         concurrency: int = 32,
+        per_endpoint: int = 4,
         timeout_seconds: float = 10.0,
         poll_seconds: float = 1.0,
     ) -> None:
         self._database = database
         self._clock = clock
-        self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
+        self._per_endpoint = per_endpoint
+        self._busy: dict[UUID, int] = {}  # requests in flight per endpoint
         self._timeout = timeout_seconds
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], UUID] = {}
 
     async def run(self) -> None:
         listener = asyncio.create_task(
@@ -107,15 +111,27 @@ class WebhookDelivery:
             return 0
         now = self._clock.now()
         async with self._database.transaction() as session:
-            claimed = await repo.claim_webhooks(session, now, now + LEASE, free)
+            claimed = await repo.claim_webhooks(
+                session,
+                now,
+                now + LEASE,
+                free,
+                per_endpoint=self._per_endpoint,
+                busy=dict(self._busy),
+            )
         for row in claimed:
             task = asyncio.create_task(self._deliver(client, row))
-            self._in_flight.add(task)
+            self._in_flight[task] = row.endpoint_id
+            self._busy[row.endpoint_id] = self._busy.get(row.endpoint_id, 0) + 1
             task.add_done_callback(self._finished)
         return len(claimed)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        endpoint_id = self._in_flight.pop(task, None)
+        if endpoint_id is not None:
+            self._busy[endpoint_id] -= 1
+            if self._busy[endpoint_id] <= 0:
+                del self._busy[endpoint_id]
         self._wake.set()  # a slot is free: claim more at once
 
     async def deliver_all_due(self, client: httpx.AsyncClient) -> None:
@@ -162,8 +178,11 @@ class WebhookDelivery:
                 WEBHOOKS.labels("retried").inc()
 
     async def _seconds_to_next(self) -> float:
+        if len(self._in_flight) >= self._concurrency:
+            return self._poll_seconds  # a finished request wakes the loop
+        full = [e for e, n in self._busy.items() if n >= self._per_endpoint]
         async with self._database.transaction() as session:
-            next_at = await repo.next_webhook_at(session)
+            next_at = await repo.next_webhook_at(session, full)
         if next_at is None:
             return self._poll_seconds
         return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
