@@ -257,3 +257,111 @@ async def test_a_step_whose_invoice_never_arrives_fails_after_the_wait_with_the_
     [failed] = await notifier.outbox("email.failed")
     assert failed["reason"].startswith("the invoice is still not known to the notifier after")
     assert mail_catcher.messages() == []
+
+
+class Counting:
+    """An SMTP server that keeps the mails, counts NOOPs and the sessions in DATA at once;
+    with ``drop`` it closes each connection a moment after accepting a mail."""
+
+    def __init__(self, *, drop: bool = False, hold: float = 0.0) -> None:
+        self.message_ids: list[str] = []
+        self.noops = 0
+        self.in_data = 0
+        self.most_in_data = 0
+        self.drop = drop
+        self.hold = hold
+
+    async def handle_NOOP(self, server: Any, session: Any, envelope: Any, arg: str) -> str:
+        self.noops += 1
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.in_data += 1
+        self.most_in_data = max(self.most_in_data, self.in_data)
+        await asyncio.sleep(self.hold)  # so that sends running together overlap here
+        self.in_data -= 1
+        text = envelope.content.decode(errors="replace")
+        self.message_ids += [
+            line.split(":", 1)[1].strip()
+            for line in text.splitlines()
+            if line.lower().startswith("message-id:")
+        ]
+        if self.drop:
+            asyncio.get_running_loop().call_later(0.05, server.transport.close)
+        return "250 OK"
+
+
+def serve(handler: Counting) -> Controller:
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller
+
+
+async def test_a_batch_goes_over_several_connections_at_once_without_noops(notifier):
+    handler = Counting(hold=0.2)
+    server = serve(handler)
+    connections = [SmtpConnection("127.0.0.1", server.port, timeout=5) for _ in range(3)]
+    try:
+        notifier.sending._smtp = connections
+        steps = []
+        for _ in range(6):
+            due = notifier.due(await notifier.invoice())
+            steps.append(due.step_id)
+            await notifier.apply(due)
+        await notifier.send_all()
+        notifier.clock.advance(timedelta(seconds=1))
+        await notifier.apply(notifier.due(await notifier.invoice()))
+        await notifier.send_all()  # on connections already open: no NOOP before it
+    finally:
+        for connection in connections:
+            await connection.close()
+        server.stop()
+    assert handler.most_in_data > 1
+    assert handler.noops == 0
+    assert len(handler.message_ids) == len(set(handler.message_ids)) == 7
+    assert {f"<{s}@relance>" for s in steps} <= set(handler.message_ids)
+    assert [d["state"] for d in await notifier.deliveries()] == ["sent"] * 7
+    assert len(await notifier.outbox("email.sent")) == 7
+
+
+async def test_a_connection_the_server_dropped_is_reopened_and_no_email_is_lost_or_doubled(
+    notifier,
+):
+    handler = Counting(drop=True)
+    server = serve(handler)
+    try:
+        notifier.sending._smtp = SmtpConnection("127.0.0.1", server.port, timeout=5)
+        for _ in range(3):
+            await notifier.apply(notifier.due(await notifier.invoice()))
+            await notifier.send_all()
+            await asyncio.sleep(0.2)  # the server closes the idle connection meanwhile
+    finally:
+        await notifier.sending._smtp.close()
+        server.stop()
+    assert len(handler.message_ids) == len(set(handler.message_ids)) == 3
+    assert [d["state"] for d in await notifier.deliveries()] == ["sent"] * 3
+
+
+async def test_a_stopped_sender_records_what_went_and_puts_back_what_never_began(
+    notifier, mail_catcher
+):
+    handler = Counting(hold=30)  # the first email hangs in DATA
+    server = serve(handler)
+    notifier.sending._smtp = SmtpConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        for _ in range(3):
+            await notifier.apply(notifier.due(await notifier.invoice()))
+        task = asyncio.create_task(notifier.sending.send_due())
+        for _ in range(200):
+            if handler.in_data:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()  # the service is stopped mid-batch
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await notifier.sending._smtp.close()
+        server.stop()
+    states = sorted((d["state"], d["attempts"]) for d in await notifier.deliveries())
+    # the one cut off mid-send stays ``sending`` (in doubt); the two never begun wait again
+    assert states == [("pending", 0), ("pending", 0), ("sending", 1)]

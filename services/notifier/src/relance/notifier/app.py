@@ -22,14 +22,17 @@ async def send_emails(runtime: Runtime) -> None:
     assert isinstance(settings, NotifierSettings)
     if not settings.run_sending:
         return
-    smtp = SmtpConnection(
-        settings.smtp_host,
-        settings.smtp_port,
-        username=settings.smtp_username,
-        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-        starttls=settings.smtp_starttls,
-        timeout=settings.smtp_timeout_seconds,
-    )
+    smtp = [
+        SmtpConnection(
+            settings.smtp_host,
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+        for _ in range(settings.smtp_connections)
+    ]
     await EmailSending(
         runtime.database,
         runtime.clock,
@@ -40,7 +43,8 @@ async def send_emails(runtime: Runtime) -> None:
         retry_seconds=settings.send_retry_seconds,
         max_attempts=settings.send_max_attempts,
         invoice_wait_seconds=settings.send_invoice_wait_seconds,
-        # a claimed batch is sent one email after the other: the lease covers them all
+        # the lease covers a batch sent one email after the other (a connection that fails
+        # leaves the others more to send), as with a single connection
         lease_seconds=settings.smtp_timeout_seconds * (settings.sending_batch_size + 1),
     ).run()
 

@@ -1,8 +1,11 @@
 """The email of one step, and the SMTP connection that sends it.
 
 The ``Message-ID`` is derived from the step id, so a step's email can be recognised
-wherever it lands. The connection is long-lived and reopened when the server dropped it;
-an answer code of 500 or more is a permanent refusal, anything else a temporary failure.
+wherever it lands. The connection is long-lived. It is not checked before each email: a
+connection the server dropped while idle fails at the first command (``MAIL FROM``),
+before any of the message was sent, and only then is it reopened and the email sent on
+the new one. An answer code of 500 or more is a permanent refusal, anything else a
+temporary failure.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from email.utils import format_datetime
 from uuid import UUID
 
 import aiosmtplib
+from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 
 from relance.common.logging import get_logger
 from relance.notifier.rendering import RenderedMail
@@ -74,15 +78,30 @@ class SmtpConnection:
 
     async def send(self, message: EmailMessage) -> None:
         """Hand the message to the server; raises :class:`SendFailed`."""
+        sender = extract_sender(message) or ""
+        recipients = extract_recipients(message)
+        utf8 = not (sender + "".join(recipients)).isascii()
+        encoding = "utf-8" if utf8 else "ascii"
         try:
-            client = await self._connected()
-            await client.send_message(message)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [r.code for r in exc.recipients]
-            reason = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
-            raise SendFailed(reason, permanent=min(codes, default=0) >= 500) from exc
+            client, fresh = await self._connected()
+            try:
+                cte = await self._begin(client, sender, recipients, utf8)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                if fresh:
+                    raise
+                # dropped while idle: nothing of this email reached the server yet
+                await self.close()
+                client, _ = await self._connected()
+                cte = await self._begin(client, sender, recipients, utf8)
+            for recipient in recipients:
+                await client.rcpt(recipient, encoding=encoding)
+            await client.data(flatten_message(message, utf8=utf8, cte_type=cte))
+        except aiosmtplib.SMTPNotSupported as exc:
+            await self._reset()
+            raise SendFailed(str(exc), permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             if exc.code >= 500:
+                await self._reset()
                 raise SendFailed(f"{exc.code} {exc.message}", permanent=True) from exc
             await self.close()
             raise SendFailed(f"{exc.code} {exc.message}", permanent=False) from exc
@@ -90,19 +109,47 @@ class SmtpConnection:
             await self.close()
             raise SendFailed(f"mail server unreachable: {exc!r}", permanent=False) from exc
 
-    async def _connected(self) -> aiosmtplib.SMTP:
-        if self._client is not None and self._client.is_connected:
+    @staticmethod
+    async def _begin(
+        client: aiosmtplib.SMTP, sender: str, recipients: list[str], utf8: bool
+    ) -> str:
+        """``MAIL FROM``; the transfer encoding the message is to be flattened with."""
+        if not recipients:
+            raise aiosmtplib.SMTPException("the message has no recipient")
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        options = []
+        if utf8:
+            if not client.supports_extension("SMTPUTF8"):
+                raise aiosmtplib.SMTPNotSupported(
+                    "an address is not ASCII and the mail server does not support SMTPUTF8"
+                )
+            options.append("SMTPUTF8")
+        eight_bit = client.supports_extension("8BITMIME")
+        if eight_bit:
+            options.append("BODY=8BITMIME")
+        await client.mail(sender, options=options, encoding="utf-8" if utf8 else "ascii")
+        return "8bit" if eight_bit else "7bit"
+
+    async def _reset(self) -> None:
+        """End the refused transaction, keeping the connection if the server allows."""
+        if self._client is not None:
             try:
-                await self._client.noop()  # a connection idle for long may be gone
-                return self._client
-            except (aiosmtplib.SMTPException, OSError):
+                await self._client.rset()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 await self.close()
+
+    async def _connected(self) -> tuple[aiosmtplib.SMTP, bool]:
+        """The open connection, or a new one; True if it is new."""
+        if self._client is not None and self._client.is_connected:
+            return self._client, False
+        await self.close()
         client = aiosmtplib.SMTP(start_tls=self._starttls, **self._options)  # type: ignore[arg-type]
         await client.connect()
         if self._username:
             await client.login(self._username, self._password or "")
         self._client = client
-        return client
+        return client, True
 
     async def close(self) -> None:
         if self._client is not None:

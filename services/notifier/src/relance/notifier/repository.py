@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,6 +64,14 @@ async def invoice_of(
         )
     )
     return result.first()
+
+
+async def invoices_of(session: AsyncSession, invoice_ids: list[UUID]) -> dict[UUID, AnyRow]:
+    """The copies of these invoices, by id (the caller checks each one's organization)."""
+    if not invoice_ids:
+        return {}
+    result = await session.execute(select(invoices).where(invoices.c.invoice_id.in_(invoice_ids)))
+    return {row.invoice_id: row for row in result}
 
 
 async def add_delivery(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -131,6 +139,39 @@ async def finish_delivery(
         .where(deliveries.c.step_id == step_id)
         .values(state=state, done_at=at, recipient=recipient, last_error=error)
     )
+
+
+FINISH_DELIVERY = (
+    update(deliveries)
+    .where(deliveries.c.step_id == bindparam("b_step_id"))
+    .values(
+        state=bindparam("b_state"),
+        done_at=bindparam("b_at"),
+        recipient=bindparam("b_recipient"),
+        last_error=bindparam("b_error"),
+    )
+)
+
+
+async def finish_deliveries(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
+    """Several :func:`finish_delivery` in one round of statements: each outcome has
+    ``step_id``, ``state``, ``at``, ``recipient`` and ``error``."""
+    if outcomes:
+        await session.execute(
+            FINISH_DELIVERY,
+            [{f"b_{name}": value for name, value in o.items()} for o in outcomes],
+        )
+
+
+async def release_deliveries(session: AsyncSession, step_ids: list[UUID], at: datetime) -> None:
+    """Put back claimed deliveries whose email was never begun (the sender was stopped):
+    ``pending`` again, due at ``at``, their attempt given back."""
+    if step_ids:
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.step_id.in_(step_ids), deliveries.c.state == "sending")
+            .values(state="pending", next_attempt_at=at, attempts=deliveries.c.attempts - 1)
+        )
 
 
 async def retry_delivery(session: AsyncSession, step_id: UUID, at: datetime, error: str) -> None:
@@ -396,6 +437,18 @@ async def override_of(
         )
     )
     return result.first()
+
+
+async def overrides_of(
+    session: AsyncSession, organization_ids: list[UUID]
+) -> dict[tuple[UUID, str, str], AnyRow]:
+    """These organizations' templates, by (organization, kind, language)."""
+    if not organization_ids:
+        return {}
+    result = await session.execute(
+        select(template_overrides).where(template_overrides.c.organization_id.in_(organization_ids))
+    )
+    return {(row.organization_id, row.kind, row.language): row for row in result}
 
 
 async def save_override(session: AsyncSession, values: dict[str, Any]) -> None:

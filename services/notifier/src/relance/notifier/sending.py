@@ -1,17 +1,21 @@
 """The loop that sends due emails, each at most once.
 
-A claim marks due deliveries ``sending`` and commits before any SMTP transaction begins;
-the outcome is written afterwards with its ``email.sent`` or ``email.failed`` in the same
-transaction. A notifier killed mid-send leaves deliveries ``sending``: when their lease
-ends they are not sent again but failed as "in doubt", which a person can check. Each
-email is rendered when it is sent, from the notifier's copy of the invoice, so it quotes
-the balance of that moment.
+A claim marks a batch of due deliveries ``sending`` and commits before any SMTP
+transaction begins; the batch is then sent over a few SMTP connections at once, and the
+outcomes are written afterwards in one transaction with their ``email.sent`` or
+``email.failed``. A notifier killed mid-send leaves deliveries ``sending``: when their
+lease ends they are not sent again but failed as "in doubt", which a person can check
+(a notifier that is stopped writes the outcomes it has, and puts back the deliveries it
+had not begun). Each email is rendered when it is sent, from the notifier's copy of the
+invoice, so it quotes the balance of that moment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +28,7 @@ from relance.common.events.notification_events import EmailFailed, EmailSent
 from relance.common.events.types import StepKind
 from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
-from relance.common.outbox import add_event
+from relance.common.outbox import add_events
 from relance.notifier import repository as repo
 from relance.notifier.mail import Envelope, SendFailed, SmtpConnection, build_message
 from relance.notifier.rendering import (
@@ -34,7 +38,7 @@ from relance.notifier.rendering import (
     language_for,
     render_mail,
 )
-from relance.notifier.webhooks import fan_out
+from relance.notifier.webhooks import fan_out_all
 
 log = get_logger(__name__)
 SOURCE = "notifier"
@@ -44,12 +48,25 @@ UNKNOWN_INVOICE = "the invoice is not known to the notifier yet"
 FIRST_INVOICE_WAIT_SECONDS = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed delivery, written with the batch's other outcomes."""
+
+    delivery: Any
+    state: str  # sent, failed, pending (a retry) or awaiting (its invoice)
+    at: datetime
+    recipient: str | None = None
+    reason: str | None = None
+    next_attempt_at: datetime | None = None
+    awaited_since: datetime | None = None
+
+
 class EmailSending:
     def __init__(
         self,
         database: Database,
         clock: Clock,
-        smtp: SmtpConnection,
+        smtp: SmtpConnection | Sequence[SmtpConnection],
         *,
         mail_from: str,
         batch_size: int = 50,
@@ -61,7 +78,7 @@ class EmailSending:
     ) -> None:
         self._database = database
         self._clock = clock
-        self._smtp = smtp
+        self._smtp = smtp  # one connection, or several used at once
         self._mail_from = mail_from
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -70,6 +87,10 @@ class EmailSending:
         self._lease = timedelta(seconds=lease_seconds)
         self._invoice_wait = timedelta(seconds=invoice_wait_seconds)
         self._wake = asyncio.Event()
+
+    @property
+    def _connections(self) -> list[SmtpConnection]:
+        return [self._smtp] if isinstance(self._smtp, SmtpConnection) else list(self._smtp)
 
     async def run(self) -> None:
         listener = asyncio.create_task(
@@ -92,52 +113,74 @@ class EmailSending:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
-            await self._smtp.close()
+            for connection in self._connections:
+                await connection.close()
 
     async def send_due(self) -> int:
         """Claim one batch of due deliveries and send them; return how many were claimed."""
         now = self._clock.now()
         async with self._database.transaction() as session:
             claimed = await repo.claim_deliveries(session, now, now + self._lease, self._batch_size)
-            for row in claimed:
-                if row.state == "failed":  # in doubt: interrupted mid-send
-                    await announce(session, failed_event(row, repo.IN_DOUBT, now))
-                    EMAILS.labels("in_doubt").inc()
-        for row in claimed:
-            if row.state == "sending":
-                await self._send(row)
+            # in doubt: interrupted mid-send
+            in_doubt = [
+                failed_event(row, repo.IN_DOUBT, now) for row in claimed if row.state == "failed"
+            ]
+            await announce(session, in_doubt)
+            to_send = [row for row in claimed if row.state == "sending"]
+            invoices = await repo.invoices_of(session, [row.invoice_id for row in to_send])
+            overrides = await repo.overrides_of(
+                session, list({row.organization_id for row in to_send})
+            )
+        EMAILS.labels("in_doubt").inc(len(in_doubt))
+        if not to_send:
+            return len(claimed)
+        outcomes: list[Outcome] = []
+        handed: set[Any] = set()  # step ids given to an SMTP connection
+        free: asyncio.Queue[SmtpConnection] = asyncio.Queue()
+        for connection in self._connections:
+            free.put_nowait(connection)
+
+        async def send_one(delivery: Any) -> None:
+            invoice = invoices.get(delivery.invoice_id)
+            if invoice is None or invoice.organization_id != delivery.organization_id:
+                outcomes.append(self._await_invoice(delivery))
+                return
+            if not invoice.customer_email:
+                outcomes.append(self._failed(delivery, SendFailed(NO_EMAIL, permanent=True)))
+                return
+            connection = await free.get()
+            handed.add(delivery.step_id)  # from here on, never put back
+            try:
+                await connection.send(self._message(delivery, invoice, overrides))
+            except SendFailed as failure:
+                outcomes.append(self._failed(delivery, failure))
+                return
+            finally:
+                free.put_nowait(connection)
+            outcomes.append(
+                Outcome(delivery, "sent", self._clock.now(), recipient=invoice.customer_email)
+            )
+
+        try:
+            # every one runs to its end, even when another raised
+            results = await asyncio.gather(
+                *(send_one(row) for row in to_send), return_exceptions=True
+            )
+        finally:
+            # also when stopped: what went out is recorded, what never began is put back,
+            # and only the emails cut off mid-send stay ``sending`` (in doubt after the lease)
+            done = {o.delivery.step_id for o in outcomes}
+            unsent = [r.step_id for r in to_send if r.step_id not in handed | done]
+            await self._record(outcomes, unsent)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return len(claimed)
 
-    async def _send(self, delivery: Any) -> None:
-        async with self._database.transaction() as session:
-            invoice = await repo.invoice_of(session, delivery.organization_id, delivery.invoice_id)
-            language = language_for(
-                invoice.customer_locale if invoice else None,
-                invoice.organization_locale if invoice else None,
-            )
-            override = await repo.override_of(
-                session, delivery.organization_id, delivery.kind, language
-            )
-        if invoice is None:
-            await self._await_invoice(delivery)
-            return
-        try:
-            if not invoice.customer_email:
-                raise SendFailed(NO_EMAIL, permanent=True)
-            await self._smtp.send(self._message(delivery, invoice, language, override))
-        except SendFailed as failure:
-            await self._failed(delivery, failure)
-            return
-        now = self._clock.now()
-        async with self._database.transaction() as session:
-            await repo.finish_delivery(
-                session, delivery.step_id, "sent", now, recipient=invoice.customer_email
-            )
-            await announce(session, sent_event(delivery, invoice.customer_email, now))
-        EMAILS.labels("sent").inc()
-
-    def _message(self, delivery: Any, invoice: Any, language: str, override: Any) -> Any:
+    def _message(self, delivery: Any, invoice: Any, overrides: dict[Any, Any]) -> Any:
         kind = StepKind(delivery.kind)
+        language = language_for(invoice.customer_locale, invoice.organization_locale)
+        override = overrides.get((delivery.organization_id, delivery.kind, language))
         facts = MailFacts(
             organization=invoice.organization_name,
             organization_country=invoice.organization_country,
@@ -171,7 +214,7 @@ class EmailSending:
         )
         return build_message(envelope, mail)
 
-    async def _await_invoice(self, delivery: Any) -> None:
+    def _await_invoice(self, delivery: Any) -> Outcome:
         """Try again soon: 1 s, then as long as it has waited so far (so the waits double),
         at most SEND_RETRY_SECONDS. The invoice's arrival makes it due at once (handlers.py);
         failed only when the invoice is still unknown after ``invoice_wait_seconds``."""
@@ -184,40 +227,30 @@ class EmailSending:
                 f"the invoice is still not known to the notifier after {hours:g} h: its "
                 "invoice.sent was never applied (see the notifier's dead letters)"
             )
-            await self._failed(delivery, SendFailed(reason, permanent=True))
-            return
+            return self._failed(delivery, SendFailed(reason, permanent=True))
         delay = min(
             max(waited.total_seconds(), FIRST_INVOICE_WAIT_SECONDS),
             self._retry_seconds,
             (self._invoice_wait - waited).total_seconds(),
         )
-        async with self._database.transaction() as session:
-            await repo.await_invoice(
-                session, delivery.step_id, since, now + timedelta(seconds=delay), UNKNOWN_INVOICE
-            )
-        EMAILS.labels("invoice_awaited").inc()
         log.info(
             "email waits for its invoice",
             step=str(delivery.step_id),
             invoice=str(delivery.invoice_id),
             retry_in_seconds=delay,
         )
+        return Outcome(
+            delivery,
+            "awaiting",
+            now,
+            reason=UNKNOWN_INVOICE,
+            next_attempt_at=now + timedelta(seconds=delay),
+            awaited_since=since,
+        )
 
-    async def _failed(self, delivery: Any, failure: SendFailed) -> None:
+    def _failed(self, delivery: Any, failure: SendFailed) -> Outcome:
         now = self._clock.now()
         give_up = failure.permanent or delivery.attempts >= self._max_attempts
-        async with self._database.transaction() as session:
-            if give_up:
-                await repo.finish_delivery(
-                    session, delivery.step_id, "failed", now, error=failure.reason
-                )
-                await announce(session, failed_event(delivery, failure.reason, now))
-            else:
-                delay = self._retry_seconds * 2 ** (delivery.attempts - 1)
-                await repo.retry_delivery(
-                    session, delivery.step_id, now + timedelta(seconds=delay), failure.reason
-                )
-        EMAILS.labels("failed" if give_up else "retried").inc()
         log.warning(
             "email not sent",
             step=str(delivery.step_id),
@@ -225,6 +258,63 @@ class EmailSending:
             final=give_up,
             attempts=delivery.attempts,
         )
+        if give_up:
+            return Outcome(delivery, "failed", now, reason=failure.reason)
+        delay = self._retry_seconds * 2 ** (delivery.attempts - 1)
+        return Outcome(
+            delivery,
+            "pending",
+            now,
+            reason=failure.reason,
+            next_attempt_at=now + timedelta(seconds=delay),
+        )
+
+    async def _record(self, outcomes: list[Outcome], unsent: list[Any]) -> None:
+        """Write the batch's outcomes and their events in one transaction."""
+        if not outcomes and not unsent:
+            return
+        async with self._database.transaction() as session:
+            finished = [o for o in outcomes if o.state in ("sent", "failed")]
+            await repo.finish_deliveries(
+                session,
+                [
+                    {
+                        "step_id": o.delivery.step_id,
+                        "state": o.state,
+                        "at": o.at,
+                        "recipient": o.recipient,
+                        "error": o.reason if o.state == "failed" else None,
+                    }
+                    for o in finished
+                ],
+            )
+            for o in outcomes:
+                if o.state == "pending":
+                    await repo.retry_delivery(
+                        session, o.delivery.step_id, o.next_attempt_at or o.at, o.reason or ""
+                    )
+                elif o.state == "awaiting":
+                    await repo.await_invoice(
+                        session,
+                        o.delivery.step_id,
+                        o.awaited_since or o.at,
+                        o.next_attempt_at or o.at,
+                        o.reason or UNKNOWN_INVOICE,
+                    )
+            await repo.release_deliveries(session, unsent, self._clock.now())
+            await announce(
+                session,
+                [
+                    sent_event(o.delivery, o.recipient, o.at)
+                    if o.state == "sent" and o.recipient
+                    else failed_event(o.delivery, o.reason or "", o.at)
+                    for o in finished
+                ],
+            )
+        for o in outcomes:
+            EMAILS.labels(
+                {"pending": "retried", "awaiting": "invoice_awaited"}.get(o.state, o.state)
+            ).inc()
 
     async def _seconds_to_next(self) -> float:
         async with self._database.transaction() as session:
@@ -234,10 +324,10 @@ class EmailSending:
         return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
 
 
-async def announce(session: Any, event: Event[Any]) -> None:
-    """Publish the outcome, and tell the partners who want it, in the same transaction."""
-    await add_event(session, event)
-    await fan_out(session, event)
+async def announce(session: Any, events: list[Event[Any]]) -> None:
+    """Publish the outcomes, and tell the partners who want them, in the same transaction."""
+    await add_events(session, events)
+    await fan_out_all(session, events)
 
 
 def sent_event(delivery: Any, recipient: str, at: datetime) -> Event[EmailSent]:

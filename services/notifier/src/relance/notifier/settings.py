@@ -13,6 +13,8 @@ class NotifierSettings(ServiceSettings):
     sending_batch_size: int = Field(default=50, ge=1, le=1000)
     sending_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # SMTP connections per replica; a claimed batch is sent over all of them at once
+    smtp_connections: int = Field(default=4, ge=1, le=64)
     # temporary SMTP failures are retried with doubling delays from this one, this many times
     send_retry_seconds: float = Field(default=30.0, gt=0)
     send_max_attempts: int = Field(default=8, ge=1, le=30)

@@ -41,7 +41,29 @@ async def fan_out(session: AsyncSession, event: Event[Any]) -> None:
     if not messages:
         return
     endpoints = await repo.endpoints_of(session, event.organization_id)
-    rows = [
+    await repo.add_webhook_deliveries(session, delivery_rows(event, messages, endpoints))
+
+
+async def fan_out_all(session: AsyncSession, events: list[Event[Any]]) -> None:
+    """:func:`fan_out` for several events, reading each organization's endpoints once."""
+    endpoints: dict[UUID, list[Any]] = {}
+    rows = []
+    for event in events:
+        messages = partner_messages(event)
+        if not messages:
+            continue
+        if event.organization_id not in endpoints:
+            endpoints[event.organization_id] = await repo.endpoints_of(
+                session, event.organization_id
+            )
+        rows += delivery_rows(event, messages, endpoints[event.organization_id])
+    await repo.add_webhook_deliveries(session, rows)
+
+
+def delivery_rows(
+    event: Event[Any], messages: list[tuple[str, dict[str, Any]]], endpoints: list[Any]
+) -> list[dict[str, Any]]:
+    return [
         {
             "id": f"msg_{uuid5(event.id, f'{endpoint.id}/{message_type}').hex}",
             "endpoint_id": endpoint.id,
@@ -56,7 +78,6 @@ async def fan_out(session: AsyncSession, event: Event[Any]) -> None:
         for endpoint in endpoints
         if message_type in endpoint.event_types
     ]
-    await repo.add_webhook_deliveries(session, rows)
 
 
 class WebhookDelivery:
