@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DISTS := libs/common libs/devstack services/invoice-api services/scheduler services/notifier services/payment-matcher
 
-.PHONY: help install dev test lint format bench clean-data
+.PHONY: help install dev test lint format bench clean-data up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,13 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## run the benchmarks and print their figures (see BENCHMARKS.md)
 	$(BIN)/python -m benchmarks
+
+up: ## build the images and start the whole system on docker compose (Kafka, PostgreSQL, Mailpit)
+	docker compose up --build --detach
+	docker compose ps
+
+down: ## stop the docker compose system; its data volumes stay (docker compose down -v deletes them)
+	docker compose down
 
 clean-data: ## delete the embedded stack's data (.relance/): databases, caught mails, logs
 	rm -rf .relance
