@@ -57,6 +57,21 @@ def problems(dockerfile: str, specs: dict[str, ServiceSpec]) -> list[str]:
     return found
 
 
+def context_problems(dockerfile: str, dockerignore: str) -> list[str]:
+    """The build context is the repository: .dockerignore keeps out .venv and .relance (GBs,
+    and the embedded PostgreSQL's files, which the daemon may not be allowed to read)."""
+    rules = [ln.strip() for ln in dockerignore.splitlines() if ln.strip() and ln[0] != "#"]
+    found = [] if rules[:1] == ["*"] else [".dockerignore does not start by excluding all"]
+    allowed = [r[1:].rstrip("/") for r in rules if r.startswith("!")]
+    for line in re.sub(r"\\\n\s*", " ", dockerfile).splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                source = source.replace("${SERVICE}", "scheduler")
+                if not any(source == a or source.startswith(a + "/") for a in allowed):
+                    found.append(f"COPY {source}: left out of the build context")
+    return found
+
+
 @pytest.fixture(scope="module")
 def dockerfile(root: Path) -> str:
     return (root / "deploy/Dockerfile").read_text()
@@ -66,6 +81,18 @@ def test_the_image_is_slim_pinned_non_root_and_health_checked(
     dockerfile: str, specs: dict[str, ServiceSpec]
 ) -> None:
     assert problems(dockerfile, specs) == []
+
+
+def test_the_build_context_holds_what_the_build_copies_and_no_more(
+    dockerfile: str, root: Path
+) -> None:
+    dockerignore = (root / ".dockerignore").read_text()
+    assert context_problems(dockerfile, dockerignore) == []
+    broken = dockerignore.replace("!services/\n", "").replace("*\n", "", 1)
+    assert context_problems(dockerfile, broken) == [
+        ".dockerignore does not start by excluding all",
+        "COPY services/scheduler: left out of the build context",
+    ]
 
 
 def test_the_checks_catch_a_bad_dockerfile(dockerfile: str, specs: dict[str, ServiceSpec]) -> None:

@@ -110,6 +110,15 @@ def by_kind(objects: list[Obj], kind: str) -> dict[str, Obj]:
     return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
 
+def ours(objects: list[Obj]) -> list[Obj]:
+    """Relance's own objects (not, say, the dev overlay's Mailpit)."""
+    return [
+        o
+        for o in objects
+        if o["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == "relance"
+    ]
+
+
 def quantity(value: str) -> float:
     units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "m": 0.001, "": 1}
     number, unit = re.fullmatch(r"([\d.]+)(\w*)", str(value)).groups()  # type: ignore[union-attr]
@@ -163,7 +172,7 @@ def environment_problems(objects: list[Obj], specs: dict[str, ServiceSpec]) -> l
     """Each variable a pod gets, itself or from a ConfigMap, is a setting of its service."""
     config_maps = by_kind(objects, "ConfigMap")
     problems = []
-    for obj in objects:
+    for obj in ours(objects):
         pod = pod_spec(obj)
         if pod is None:
             continue
@@ -198,7 +207,7 @@ def secret_problems(objects: list[Obj]) -> list[str]:
 
 def shutdown_problems(objects: list[Obj]) -> list[str]:
     problems = []
-    for name, deployment in by_kind(objects, "Deployment").items():
+    for name, deployment in by_kind(ours(objects), "Deployment").items():
         pod = pod_spec(deployment) or {}
         pre_stop = pod["containers"][0].get("lifecycle", {}).get("preStop", {})
         sleep = int(pre_stop.get("exec", {}).get("command", ["sleep", "0"])[-1])
@@ -214,7 +223,7 @@ def resource_problems(objects: list[Obj]) -> list[str]:
     # BENCHMARKS.md: about 100 MB idle; the payment-matcher 430 MB during a large import
     least = {"payment-matcher": 512 * 2**20}
     problems = []
-    for name, deployment in by_kind(objects, "Deployment").items():
+    for name, deployment in by_kind(ours(objects), "Deployment").items():
         resources = pod_spec(deployment)["containers"][0].get("resources", {})  # type: ignore[index]
         requests, limits = resources.get("requests", {}), resources.get("limits", {})
         if not {"cpu", "memory"} <= set(requests) or "memory" not in limits:
@@ -263,9 +272,9 @@ def connection_problems(objects: list[Obj], operators: list[Obj]) -> list[str]:
     }
     replicas = sum(
         hpa_max.get(name, d["spec"].get("replicas", 1))
-        for name, d in by_kind(objects, "Deployment").items()
+        for name, d in by_kind(ours(objects), "Deployment").items()
     )
-    jobs = len(by_kind(objects, "Job"))
+    jobs = len(by_kind(ours(objects), "Job"))
     needed = replicas * CONNECTIONS_PER_REPLICA + jobs
     cluster = next(iter(by_kind(operators, "Cluster").values()))
     allowed = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"]) - 3
@@ -305,6 +314,10 @@ def test_environment_secrets_shutdown_and_resources(
     overlays: dict[str, list[Obj]], overlay: str, specs: dict[str, ServiceSpec]
 ) -> None:
     objects = overlays[overlay]
+    # the checks below look at Relance's own objects: each must say it is one
+    labelled = ours(objects)
+    assert set(by_kind(labelled, "Deployment")) >= set(specs)
+    assert set(by_kind(labelled, "Job")) >= {f"{name}-migrate" for name in specs}
     assert environment_problems(objects, specs) == []
     assert secret_problems(objects) == []
     assert shutdown_problems(objects) == []
