@@ -14,10 +14,19 @@ import yaml
 
 from relance.common.events import TOPICS
 from relance.common.service import STOP_SECONDS, ServiceSpec
+from relance.devstack.stack import TOPIC_PARTITIONS
 
 Compose = dict[str, Any]
 
 INFRA = {"postgres", "kafka", "mailpit"}
+# the Compose specification's service attributes this file may use: a misspelt one
+# (stop_grace_perod) would otherwise be ignored or refused only at `make up`
+SERVICE_KEYS = {
+    "build", "command", "container_name", "depends_on", "entrypoint", "environment",
+    "env_file", "healthcheck", "image", "mem_limit", "ports", "restart",
+    "stop_grace_period", "user", "volumes",
+}  # fmt: skip
+HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "start_interval"}
 ONE_SHOT_CONDITION = "service_completed_successfully"
 
 
@@ -76,6 +85,15 @@ def missing_references(compose: Compose) -> list[str]:
             source = str(mount).split(":")[0]
             if not source.startswith((".", "/")) and source not in volumes:
                 problems.append(f"{name} mounts volume {source}, not declared under volumes")
+    return problems
+
+
+def unknown_keys(compose: Compose) -> list[str]:
+    problems = []
+    for name, service in compose["services"].items():
+        problems += [f"{name}: unknown attribute {k}" for k in sorted(set(service) - SERVICE_KEYS)]
+        extra = set(service.get("healthcheck") or {}) - HEALTHCHECK_KEYS
+        problems += [f"{name}: unknown healthcheck attribute {k}" for k in sorted(extra)]
     return problems
 
 
@@ -226,6 +244,21 @@ def test_names_every_service_and_dependency(
         assert deps["kafka-topics"]["condition"] == ONE_SHOT_CONDITION
 
 
+def test_every_attribute_is_one_compose_knows(compose: Compose) -> None:
+    assert unknown_keys(compose) == []
+
+
+def test_partitions_default_as_make_dev(compose: Compose) -> None:
+    partitions = compose["services"]["kafka-topics"]["environment"]["PARTITIONS"]
+    assert partitions == f"${{KAFKA_TOPIC_PARTITIONS:-{TOPIC_PARTITIONS}}}"
+
+
+def test_make_up_and_down_wrap_compose(root: Path) -> None:
+    makefile = (root / "Makefile").read_text()
+    assert re.search(r"^up: .*\n\tdocker compose up --build", makefile, re.MULTILINE)
+    assert re.search(r"^down: .*\n\tdocker compose down", makefile, re.MULTILINE)
+
+
 def test_every_long_running_service_has_a_healthcheck(compose: Compose) -> None:
     assert missing_healthchecks(compose) == []
 
@@ -300,10 +333,12 @@ def test_broken_copies_are_caught(compose: Compose, specs: dict[str, ServiceSpec
     services["payment-matcher"]["depends_on"]["redis"] = {"condition": "service_started"}
     services["invoice-api"]["stop_grace_period"] = "10s"
     services["kafka"]["image"] = "apache/kafka:latest"
+    services["notifier"]["stop_grace_perod"] = services["notifier"].pop("stop_grace_period")
     services["kafka-topics"]["command"] = [
         c.replace("payment-events", "") for c in services["kafka-topics"]["command"]
     ]
     assert missing_healthchecks(broken) == ["mailpit runs for good but has no healthcheck"]
+    assert unknown_keys(broken) == ["notifier: unknown attribute stop_grace_perod"]
     assert any("host port 8000" in p for p in host_port_collisions(broken))
     assert any("redis" in p for p in missing_references(broken))
     assert any("mailpit to be healthy" in p for p in missing_references(broken))
