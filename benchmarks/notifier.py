@@ -63,7 +63,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +241,7 @@ async def apply_events(database: Database, events: Sequence[Event[Any]], per: in
                     await HANDLERS[event.type](session, event)
 
 
-def bare_message(case: Case, today: date) -> EmailMessage:
+def bare_message(case: Case, today: date) -> Message:
     """The email the notifier sends for ``case``, made with its own functions."""
     facts = MailFacts(
         organization=case.organization.name,
@@ -331,9 +331,7 @@ class Sending:
         )
 
 
-async def run_bare(
-    workdir: Path, messages: list[EmailMessage], pg: PostgresCpu, index: int
-) -> Sending:
+async def run_bare(workdir: Path, messages: list[Message], pg: PostgresCpu, index: int) -> Sending:
     catcher = CatcherProcess(workdir / f"mail-bare-{index}", workdir / f"catcher-bare-{index}.log")
     try:
         client = aiosmtplib.SMTP(hostname="127.0.0.1", port=catcher.port, timeout=30)
