@@ -2,9 +2,10 @@
 
 There is no kubectl here, so `build` below is a small kustomize of its own. It knows only
 what the overlays use (`resources`, `namespace`, `images`, and `patches` that are strategic
-merges of whole objects) and refuses any other kustomization field, so an overlay cannot
-rely on a feature this check would silently skip. Every object of every overlay is then
-validated against the Kubernetes schemas bundled by kubernetes-validate (no network)."""
+merges of whole objects, one per file) and refuses any other kustomization field, so an
+overlay cannot rely on a feature this check would silently skip. Every object of every
+overlay is then validated against the Kubernetes schemas bundled by kubernetes-validate
+(no network)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,10 @@ def build(folder: Path) -> list[Obj]:
         objects += build(path) if path.is_dir() else load_all(path)
     for patch in kustomization.get("patches", []):
         assert set(patch) == {"path"}, f"{folder}: only whole-object patches are applied"
-        for doc in load_all(folder / patch["path"]):
+        docs = load_all(folder / patch["path"])
+        # one patch per file: what every kustomize version reads the same way
+        assert len(docs) == 1, f"{folder}: {patch['path']} holds {len(docs)} patches"
+        for doc in docs:
             key = (doc["kind"], doc["metadata"]["name"])
             targets = [
                 i for i, o in enumerate(objects) if (o["kind"], o["metadata"]["name"]) == key
