@@ -15,6 +15,7 @@ from sqlalchemy import text
 from relance.common.events.invoice_events import PaymentReported
 from relance.common.events.types import StepKind
 from relance.devstack.ports import free_port
+from relance.notifier import repository as repo
 from relance.notifier.mail import SmtpConnection
 from relance.notifier.repository import claim_deliveries
 from relance.notifier.sending import EmailSending
@@ -365,3 +366,21 @@ async def test_a_stopped_sender_records_what_went_and_puts_back_what_never_began
     states = sorted((d["state"], d["attempts"]) for d in await notifier.deliveries())
     # the one cut off mid-send stays ``sending`` (in doubt); the two never begun wait again
     assert states == [("pending", 0), ("pending", 0), ("sending", 1)]
+
+
+async def test_an_invoice_arriving_while_its_step_is_being_sent_leaves_it_due_at_once(
+    notifier, mail_catcher, monkeypatch
+):
+    invoice = uuid.uuid4()
+    await notifier.apply(notifier.due(invoice))
+    read = repo.invoices_of
+
+    async def the_invoice_arrives_just_after(session: Any, ids: Any) -> Any:
+        found = await read(session, ids)  # not there yet
+        await notifier.invoice(invoice_id=invoice)  # applied before the outcome is written
+        monkeypatch.setattr(repo, "invoices_of", read)
+        return found
+
+    monkeypatch.setattr(repo, "invoices_of", the_invoice_arrives_just_after)
+    await notifier.send_all()  # the clock does not move
+    assert len(mail_catcher.messages()) == 1

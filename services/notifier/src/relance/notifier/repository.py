@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, bindparam, func, select, text, update
+from sqlalchemy import Row, bindparam, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -186,13 +186,23 @@ async def await_invoice(
     session: AsyncSession, step_id: UUID, since: datetime, at: datetime, error: str
 ) -> None:
     """Back to ``pending`` until ``at`` to wait for the invoice's copy; the claim's attempt
-    is given back, since the attempts are meant for the mail server's failures."""
+    is given back, since the attempts are meant for the mail server's failures. If the copy
+    arrived meanwhile (while the delivery was ``sending``, which :func:`invoice_arrived`
+    leaves alone), it is due at ``since`` instead: at once."""
+    arrived = (
+        select(invoices.c.invoice_id)
+        .where(
+            invoices.c.invoice_id == deliveries.c.invoice_id,
+            invoices.c.organization_id == deliveries.c.organization_id,
+        )
+        .exists()
+    )
     await session.execute(
         update(deliveries)
         .where(deliveries.c.step_id == step_id)
         .values(
             state="pending",
-            next_attempt_at=at,
+            next_attempt_at=case((arrived, func.least(since, at)), else_=at),
             last_error=error,
             attempts=deliveries.c.attempts - 1,
             invoice_awaited_since=func.coalesce(deliveries.c.invoice_awaited_since, since),
