@@ -384,3 +384,31 @@ async def test_an_invoice_arriving_while_its_step_is_being_sent_leaves_it_due_at
     monkeypatch.setattr(repo, "invoices_of", the_invoice_arrives_just_after)
     await notifier.send_all()  # the clock does not move
     assert len(mail_catcher.messages()) == 1
+
+
+class HangUpAfterData(Counting):
+    """Takes the whole email, then closes the connection instead of answering."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await super().handle_DATA(server, session, envelope)
+        server.transport.close()
+        return "250 OK"
+
+
+async def test_an_email_whose_acceptance_is_unknown_is_failed_not_sent_twice(notifier):
+    handler = HangUpAfterData()
+    server = serve(handler)
+    try:
+        notifier.sending._smtp = SmtpConnection("127.0.0.1", server.port, timeout=5)
+        await notifier.apply(notifier.due(await notifier.invoice()))
+        await notifier.send_all()
+        notifier.clock.advance(timedelta(hours=2))  # past any retry
+        await notifier.send_all()
+    finally:
+        await notifier.sending._smtp.close()
+        server.stop()
+    assert len(handler.message_ids) == 1
+    [delivery] = await notifier.deliveries()
+    assert delivery["state"] == "failed"
+    [failed] = await notifier.outbox("email.failed")
+    assert "may have been delivered" in failed["reason"]

@@ -74,6 +74,12 @@ def _address(value: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
+IN_DOUBT = (
+    "the connection broke while the mail server was receiving the email: it may have been "
+    "delivered, so it is not sent again"
+)
+
+
 class SendFailed(Exception):
     def __init__(self, reason: str, *, permanent: bool) -> None:
         super().__init__(reason)
@@ -102,6 +108,7 @@ class SmtpConnection:
         recipients = extract_recipients(message)
         utf8 = not (sender + "".join(recipients)).isascii()
         encoding = "utf-8" if utf8 else "ascii"
+        transferring = False  # once the message is being sent, a broken line is no answer
         try:
             client, fresh = await self._connected()
             try:
@@ -115,7 +122,9 @@ class SmtpConnection:
                 cte = await self._begin(client, sender, recipients, utf8)
             for recipient in recipients:
                 await client.rcpt(recipient, encoding=encoding)
-            await client.data(flatten_message(message, utf8=utf8, cte_type=cte))
+            content = flatten_message(message, utf8=utf8, cte_type=cte)
+            transferring = True
+            await client.data(content)
         except aiosmtplib.SMTPNotSupported as exc:
             await self._reset()
             raise SendFailed(str(exc), permanent=True) from exc
@@ -127,6 +136,10 @@ class SmtpConnection:
             raise SendFailed(f"{exc.code} {exc.message}", permanent=False) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self.close()
+            if transferring:
+                # the server may have taken the email before the line broke: sending it again
+                # could give the customer two, so the step ends here (at most once)
+                raise SendFailed(f"{IN_DOUBT}: {exc!r}", permanent=True) from exc
             raise SendFailed(f"mail server unreachable: {exc!r}", permanent=False) from exc
 
     @staticmethod
