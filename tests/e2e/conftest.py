@@ -11,12 +11,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psutil
 import pytest
 
 from relance.devstack.ports import free_port
 from relance.devstack.stack import SERVICES
+from relance.devstack.supervisor import DEV_ADMIN_TOKEN
 
 SUPERVISOR = [sys.executable, "-m", "relance.devstack.supervisor"]
 
@@ -111,3 +114,52 @@ def dev_run(tmp_path: Path) -> Iterator[DevRun]:
     yield run
     if run.process.poll() is None:
         run.stop()
+
+
+def eventually(read: Any, accept: Any, within: float = 60.0) -> Any:
+    """``read()`` until ``accept`` takes its value or ``within`` seconds pass; the last value."""
+    deadline = time.monotonic() + within
+    while True:
+        value = read()
+        if accept(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
+
+
+class Organization:
+    """A new organization on a running system, seen through invoice-api as a client sees it."""
+
+    def __init__(self, client: httpx.Client, run: DevRun) -> None:
+        self.client = client
+        self.api = f"http://127.0.0.1:{run.port_base}"
+        created = client.post(
+            f"{self.api}/v1/organizations",
+            json={"name": "Atelier Dupont"},
+            headers={"X-Admin-Token": DEV_ADMIN_TOKEN},
+        ).json()
+        self.auth = {"Authorization": f"Bearer {created['api_key']}"}
+
+    def sent_invoice(self, number: str, **fields: Any) -> dict[str, Any]:
+        """A customer's invoice of 1,200 EUR, due in a year, sent now."""
+        customer = self.client.post(
+            f"{self.api}/v1/customers",
+            json={"name": "Boulangerie Martin", "email": "compta@martin.example"},
+            headers=self.auth,
+        ).json()
+        today = time.strftime("%Y-%m-%d")
+        invoice = self.client.post(
+            f"{self.api}/v1/invoices",
+            json={
+                "customer_id": customer["id"],
+                "number": number,
+                "issue_date": today,
+                "due_date": f"{int(today[:4]) + 1}{today[4:]}",
+                "currency": "EUR",
+                "total": "1200.00",
+                **fields,
+            },
+            headers=self.auth,
+        ).json()
+        sent = self.client.post(f"{self.api}/v1/invoices/{invoice['id']}/send", headers=self.auth)
+        assert sent.is_success, sent.text
+        return dict(invoice)

@@ -13,10 +13,8 @@ import httpx
 import pytest
 
 from relance.common.signing import signed_headers
-from relance.devstack.supervisor import DEV_ADMIN_TOKEN
 
-from .conftest import DevRun
-from .test_reminder_flow import eventually
+from .conftest import DevRun, Organization, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -27,35 +25,9 @@ def test_a_bank_transfer_and_a_partners_payment_stop_the_reminders(dev_run: DevR
     scheduler = f"http://127.0.0.1:{dev_run.port_base + 1}"
     matcher = f"http://127.0.0.1:{dev_run.port_base + 3}"
     with httpx.Client(timeout=10) as client:
-        org = client.post(
-            f"{api}/v1/organizations",
-            json={"name": "Atelier Dupont"},
-            headers={"X-Admin-Token": DEV_ADMIN_TOKEN},
-        ).json()
-        auth = {"Authorization": f"Bearer {org['api_key']}"}
-
-        def new_sent_invoice(number: str, **fields: Any) -> dict[str, Any]:
-            customer = client.post(
-                f"{api}/v1/customers",
-                json={"name": "Boulangerie Martin", "email": "compta@martin.example"},
-                headers=auth,
-            ).json()
-            today = time.strftime("%Y-%m-%d")
-            invoice = client.post(
-                f"{api}/v1/invoices",
-                json={
-                    "customer_id": customer["id"],
-                    "number": number,
-                    "issue_date": today,
-                    "due_date": f"{int(today[:4]) + 1}{today[4:]}",
-                    "currency": "EUR",
-                    "total": "1200.00",
-                    **fields,
-                },
-                headers=auth,
-            ).json()
-            assert client.post(f"{api}/v1/invoices/{invoice['id']}/send", headers=auth).is_success
-            return dict(invoice)
+        org = Organization(client, dev_run)
+        auth = org.auth
+        new_sent_invoice = org.sent_invoice
 
         def reminders_stopped(invoice: dict[str, Any]) -> None:
             shown = eventually(

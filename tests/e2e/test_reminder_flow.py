@@ -6,26 +6,14 @@ from __future__ import annotations
 
 import email
 import email.policy
-import time
 from typing import Any
 
 import httpx
 import pytest
 
-from relance.devstack.supervisor import DEV_ADMIN_TOKEN
-
-from .conftest import DevRun
+from .conftest import DevRun, Organization, eventually
 
 pytestmark = pytest.mark.e2e
-
-
-def eventually(read: Any, accept: Any, within: float = 60.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = read()
-        if accept(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.3)
 
 
 def test_a_sent_invoice_is_planned_emailed_and_shown(dev_run: DevRun):
@@ -33,31 +21,9 @@ def test_a_sent_invoice_is_planned_emailed_and_shown(dev_run: DevRun):
     api = f"http://127.0.0.1:{dev_run.port_base}"
     scheduler = f"http://127.0.0.1:{dev_run.port_base + 1}"
     with httpx.Client(timeout=10) as client:
-        org = client.post(
-            f"{api}/v1/organizations",
-            json={"name": "Atelier Dupont"},
-            headers={"X-Admin-Token": DEV_ADMIN_TOKEN},
-        ).json()
-        auth = {"Authorization": f"Bearer {org['api_key']}"}
-        customer = client.post(
-            f"{api}/v1/customers",
-            json={"name": "Boulangerie Martin", "email": "compta@martin.example"},
-            headers=auth,
-        ).json()
-        today = time.strftime("%Y-%m-%d")
-        invoice = client.post(
-            f"{api}/v1/invoices",
-            json={
-                "customer_id": customer["id"],
-                "number": "FA-E2E-1",
-                "issue_date": today,
-                "due_date": f"{int(today[:4]) + 1}{today[4:]}",
-                "currency": "EUR",
-                "total": "1200.00",
-            },
-            headers=auth,
-        ).json()
-        assert client.post(f"{api}/v1/invoices/{invoice['id']}/send", headers=auth).is_success
+        org = Organization(client, dev_run)
+        auth = org.auth
+        invoice = org.sent_invoice("FA-E2E-1")
 
         # the scheduler learnt the organization's key and planned the invoice
         plan = eventually(
