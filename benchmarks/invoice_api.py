@@ -79,6 +79,7 @@ from relance.common.clock import SystemClock, local_today
 from relance.common.db import Database, asyncpg_dsn
 from relance.common.logging import configure_logging
 from relance.common.migrations import upgrade
+from relance.common.paging import encode_cursor
 from relance.common.service import create_app
 from relance.devstack.ports import free_port
 from relance.devstack.postgres import EmbeddedPostgres, create_databases
@@ -1049,7 +1050,7 @@ async def _list_round(
             rng = random.Random(7)  # noqa: S311 - positions to sample, not secrets
             for _ in range(RANDOM_CURSOR_PAGES):
                 at = rng.randrange(len(expected) - DEFAULT_PAGE)
-                cursor = repo.encode_cursor(*expected[at])
+                cursor = encode_cursor(*expected[at])
                 page = await timed_get(client, {**params, "cursor": cursor}, cursors)
                 if page is not None and len(problems) < 3:
                     problem = page_problem(page, expected[at + 1 : at + 1 + DEFAULT_PAGE])
@@ -1160,9 +1161,7 @@ async def explain_list(
         await connection.execute("DEALLOCATE bench_list")
         await connection.execute("RESET plan_cache_mode")
 
-        statement, parameters = await captured_list_sql(
-            url, org_id, today, repo.encode_cursor(*middle)
-        )
+        statement, parameters = await captured_list_sql(url, org_id, today, encode_cursor(*middle))
         rows = await connection.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *parameters)
         say("EXPLAIN (ANALYZE, BUFFERS), a page in the middle of the list (cursor):")
         for row in rows:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.deps import RuntimeDep, SessionDep, runtime_of
 from relance.common.money import is_currency, quantize
+from relance.common.paging import BadCursor, Page, bad_cursor, encode_cursor
 from relance.common.signing import BadSignature, verify_signed
 from relance.common.tenancy import admin_token_matches, api_key_sha256, bearer_key, unknown_key
 from relance.invoice_api import operations as ops
@@ -36,7 +37,6 @@ from relance.invoice_api.schemas import (
     NextStep,
     OrganizationCreated,
     OrganizationIn,
-    Page,
     PartnerEventIn,
     PartnerEventOut,
     PartnerSecret,
@@ -125,17 +125,11 @@ def error_responses() -> dict[type[Exception], Any]:
             status_code=422,
         )
 
-    async def bad_cursor(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(
-            {"detail": [{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}]},
-            status_code=422,
-        )
-
     return {
         NotFound: not_found,
         Conflict: conflict,
         Unprocessable: unprocessable,
-        repo.BadCursor: bad_cursor,
+        BadCursor: bad_cursor,
     }
 
 
@@ -207,7 +201,7 @@ async def list_customers(
     rows = await repo.list_customers(s, t.id, limit, cursor)
     return Page[CustomerOut](
         items=[customer_out(r) for r in rows[:limit]],
-        next_cursor=repo.encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id)
+        next_cursor=encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id)
         if len(rows) > limit
         else None,
     )
@@ -295,9 +289,7 @@ async def list_invoices(
     page = rows[:limit]
     return Page[InvoiceOut](
         items=await invoice_views(s, t, page),
-        next_cursor=repo.encode_cursor(page[-1].created_at, page[-1].id)
-        if len(rows) > limit
-        else None,
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.outbox import CHANNEL
+from relance.common.paging import decode_uuid_cursor
 from relance.invoice_api.status import InvoiceStatus
 from relance.invoice_api.tables import (
     activity,
@@ -45,24 +44,6 @@ from relance.invoice_api.tables import (
 )
 
 AnyRow = Row[*tuple[Any, ...]]
-
-
-class BadCursor(ValueError):
-    """The pagination cursor was not made by this API."""
-
-
-def encode_cursor(created_at: datetime, row_id: UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(created_at), UUID(row_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise BadCursor("invalid cursor") from exc
 
 
 # Organizations
@@ -456,7 +437,7 @@ async def list_invoices(
 def _after_cursor(query: Any, table: Any, cursor: str | None) -> Any:
     if cursor is None:
         return query
-    created_at, row_id = decode_cursor(cursor)
+    created_at, row_id = decode_uuid_cursor(cursor)
     return query.where(tuple_(table.c.created_at, table.c.id) < tuple_(created_at, row_id))
 
 

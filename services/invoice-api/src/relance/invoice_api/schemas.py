@@ -195,13 +195,6 @@ class InvoiceOut(BaseModel):
 T = TypeVar("T")
 
 
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(
-        description="Pass as ?cursor= for the next page; null at the end."
-    )
-
-
 class PaymentIn(Input):
     amount: Amount
     paid_on: date

@@ -4,12 +4,11 @@ statement file; what became of each; the suggestions a person confirms or reject
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relance.common.deps import RuntimeDep, SessionDep
 from relance.common.fields import Currency, Iban, SignedAmount, StoredText
 from relance.common.money import amount_problem, quantize
+from relance.common.paging import Page, decode_cursor, decode_uuid_cursor, encode_cursor
 from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
 from relance.payment_matcher import reconciling
 from relance.payment_matcher import repository as repo
@@ -125,14 +125,6 @@ class MatchOut(BaseModel):
     decided_at: datetime | None
 
 
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
-
-
 # Importing
 
 
@@ -226,15 +218,12 @@ async def list_transactions(
     cursor: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Page[TransactionOut]:
     """Newest import first; ``next_cursor`` gives the next page."""
-    after = _decode_cursor(cursor)
-    rows = await repo.list_transactions(
-        s, t.id, state, limit, (after[0], after[1]) if after else None
-    )
-    items = [await _transaction_out(s, t.id, row) for row in rows]
+    after = decode_cursor(cursor) if cursor else None
+    rows = await repo.list_transactions(s, t.id, state, limit, after)
     last = rows[-1] if len(rows) == limit else None
     return Page(
-        items=items,
-        next_cursor=_encode_cursor(last.imported_at, last.bank_reference) if last else None,
+        items=await _transactions_out(s, t.id, rows),
+        next_cursor=encode_cursor(last.imported_at, last.bank_reference) if last else None,
     )
 
 
@@ -243,15 +232,32 @@ async def get_transaction(bank_reference: str, t: TenantDep, s: SessionDep) -> T
     row = await repo.get_transaction(s, t.id, bank_reference)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such bank transaction")
-    return await _transaction_out(s, t.id, row)
+    (found,) = await _transactions_out(s, t.id, [row])
+    return found
 
 
-async def _transaction_out(s: AsyncSession, org_id: UUID, row: Any) -> TransactionOut:
-    found = await repo.matches_of_transaction(
-        s, org_id, row.bank_reference, ["matched", "confirmed", "suggested"]
+async def _transactions_out(
+    s: AsyncSession, org_id: UUID, rows: Sequence[Any]
+) -> list[TransactionOut]:
+    """The transactions with what they paid and what waits: two queries for the page."""
+    found = await repo.matches_of_transactions(
+        s, org_id, [row.bank_reference for row in rows], ["matched", "confirmed", "suggested"]
     )
     paying = [m.id for m in found if m.state in ("matched", "confirmed")]
     allocations = await repo.allocations_of(s, paying)
+    by_transaction: dict[str, list[Any]] = {}
+    for match in found:
+        by_transaction.setdefault(match.bank_reference, []).append(match)
+    return [
+        _transaction_out(row, by_transaction.get(row.bank_reference, []), allocations)
+        for row in rows
+    ]
+
+
+def _transaction_out(
+    row: Any, found: Sequence[Any], allocations: dict[UUID, list[Any]]
+) -> TransactionOut:
+    paying = [m.id for m in found if m.state in ("matched", "confirmed")]
     return TransactionOut(
         bank_reference=row.bank_reference,
         state=row.state,
@@ -278,15 +284,13 @@ async def list_matches(
     cursor: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Page[MatchOut]:
     """Matches, newest first; ``?state=suggested`` is the list a person works through."""
-    after = _decode_cursor(cursor)
-    rows = await repo.list_matches(
-        s, t.id, state, limit, (after[0], _uuid(after[1])) if after else None
-    )
+    after = decode_uuid_cursor(cursor) if cursor else None
+    rows = await repo.list_matches(s, t.id, state, limit, after)
     allocations = await repo.allocations_of(s, [r.id for r in rows])
     last = rows[-1] if len(rows) == limit else None
     return Page(
         items=[_match_out(r, allocations[r.id]) for r in rows],
-        next_cursor=_encode_cursor(last.created_at, str(last.id)) if last else None,
+        next_cursor=encode_cursor(last.created_at, last.id) if last else None,
     )
 
 
@@ -362,31 +366,3 @@ def _allocation(row: Any, currency: str) -> AllocationOut:
 
 def _money(amount: Decimal, currency: str) -> str:
     return format(quantize(amount, currency), "f")
-
-
-# Cursors: the (time, id) of the last row of a page, opaque to clients
-
-
-def _bad_cursor() -> HTTPException:
-    return _unprocessable("cursor", "not a cursor from this API", where="query")
-
-
-def _encode_cursor(at: datetime, key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), key]).encode()).decode()
-
-
-def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    try:
-        at, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), str(key)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise _bad_cursor() from None
-
-
-def _uuid(text: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError:
-        raise _bad_cursor() from None

@@ -292,8 +292,8 @@ async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now
     match, transaction = await _suggestion(session, org_id, match_id)
     siblings = [
         row.id
-        for row in await repo.matches_of_transaction(
-            session, org_id, match.bank_reference, ["suggested"]
+        for row in await repo.matches_of_transactions(
+            session, org_id, [match.bank_reference], ["suggested"]
         )
         if row.id != match_id
     ]
@@ -358,7 +358,9 @@ async def reject_match(session: AsyncSession, org_id: UUID, match_id: UUID, now:
     await repo.add_rejected_pairs(
         session, org_id, match.bank_reference, [a.invoice_id for a in allocations]
     )
-    left = await repo.matches_of_transaction(session, org_id, match.bank_reference, ["suggested"])
+    left = await repo.matches_of_transactions(
+        session, org_id, [match.bank_reference], ["suggested"]
+    )
     await repo.update_transaction(
         session,
         org_id,

@@ -239,14 +239,17 @@ async def list_transactions(
     return (await session.execute(query)).all()
 
 
-async def matches_of_transaction(
-    session: AsyncSession, org_id: UUID, bank_reference: str, states: Sequence[str]
+async def matches_of_transactions(
+    session: AsyncSession, org_id: UUID, bank_references: Sequence[str], states: Sequence[str]
 ) -> Sequence[AnyRow]:
+    """The matches in ``states`` of these transactions, best first within each."""
+    if not bank_references:
+        return []
     result = await session.execute(
         select(matches)
         .where(
             matches.c.organization_id == org_id,
-            matches.c.bank_reference == bank_reference,
+            matches.c.bank_reference.in_(bank_references),
             matches.c.state.in_(states),
         )
         .order_by(matches.c.confidence.desc(), matches.c.id)
