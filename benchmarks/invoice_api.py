@@ -74,6 +74,7 @@ from pydantic import BaseModel
 from sqlalchemy import event
 
 from benchmarks.report import figure, number, say
+from benchmarks.stack import stop_child, wait_for_answer
 from relance.common.calendar import BusinessCalendar
 from relance.common.clock import SystemClock, local_today
 from relance.common.db import Database, asyncpg_dsn
@@ -104,7 +105,6 @@ ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 - a made-up token for a throwawa
 TIMEZONE = "Europe/Paris"
 DATABASE = "relance_bench_invoice_api"
 BARE_DATABASE = "relance_bench_bare"
-SERVER_START_TIMEOUT = 60.0
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -295,19 +295,9 @@ class Server:
         self.log_path = log_path
 
     async def wait_ready(self) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"{self.kind} server exited with {self.process.returncode}; "
-                        f"see {self.log_path}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.kind} server did not answer /healthz; see {self.log_path}")
+        await wait_for_answer(
+            self.process, self.base_url + "/healthz", f"the {self.kind} server", self.log_path
+        )
 
     async def profiling(self, action: str) -> None:
         """Start or stop (and write) the server's cProfile, when it has one."""
@@ -321,14 +311,7 @@ class Server:
         return float(times.user), float(times.system)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        stop_child(self.process, self._log)
 
 
 # Shared helpers

@@ -46,7 +46,6 @@ that does not start.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -67,12 +66,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.invoice_api import PostgresCpu, load_average, percentile, postmaster_pid
 from benchmarks.report import figure, number, say
+from benchmarks.stack import process_cpu, stop_child, wait_for_answer
 from relance.common.db import Database
 from relance.common.events import TOPICS
 from relance.common.events.reminder_events import TOPIC
@@ -114,7 +113,6 @@ POLL_SECONDS = 0.02
 SAMPLE_SECONDS = 0.05
 PY_SPY_RATE = 200
 BURST_TIMEOUT_SECONDS = 300.0
-READY_TIMEOUT_SECONDS = 60.0
 TEMPLATE = "relance_bench_scheduler_template"
 PGQUEUER_DATABASE = "relance_bench_pgqueuer"
 ENTRYPOINT = "noop"
@@ -402,32 +400,15 @@ class Service:
         self.psutil = psutil.Process(self.process.pid)
 
     async def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=2) as c:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"the scheduler exited with {self.process.returncode}; see {self.log_path}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await c.get("/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"the scheduler was not ready in time; see {self.log_path}")
+        await wait_for_answer(
+            self.process, f"http://127.0.0.1:{self.port}/readyz", "the scheduler", self.log_path
+        )
 
     def cpu_seconds(self) -> float:
-        times = self.psutil.cpu_times()
-        return float(times.user + times.system)
+        return process_cpu(self.psutil)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        stop_child(self.process, self._log)
 
 
 class PySpy:

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psutil
@@ -58,6 +59,34 @@ def process_cpu(process: psutil.Process) -> float:
     """User and system CPU seconds of a process so far."""
     times = process.cpu_times()
     return float(times.user + times.system)
+
+
+def stop_child(process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    """Stop a child server (SIGTERM, then SIGKILL after 20 s) and close its log."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log.close()
+
+
+async def wait_for_answer(
+    process: subprocess.Popen[bytes], url: str, name: str, log_path: Path
+) -> None:
+    """Until ``url`` answers 200; RuntimeError if the process exits or it takes too long."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {log_path}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{name} did not answer {url} in time; see {log_path}")
 
 
 class ServiceProcess:
@@ -101,34 +130,16 @@ class ServiceProcess:
         )
         self.psutil = psutil.Process(self.process.pid)
 
-    async def wait_started(self) -> None:
-        """Until ``/healthz`` answers (``/readyz`` also needs a broker, which some
-        benchmarks leave out)."""
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"{self.package} exited with {self.process.returncode}; see {self.log_path}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.package} did not start in time; see {self.log_path}")
+    async def wait_started(self, path: str = "/healthz") -> None:
+        """Until ``path`` answers 200: ``/healthz`` by default (``/readyz`` also needs a
+        broker, which some benchmarks leave out)."""
+        await wait_for_answer(self.process, self.base_url + path, self.package, self.log_path)
 
     def cpu_seconds(self) -> float:
         return process_cpu(self.psutil)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        stop_child(self.process, self._log)
 
 
 class CatcherProcess:
@@ -159,14 +170,7 @@ class CatcherProcess:
         return sum(1 for _ in self.folder.glob("*.eml"))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        stop_child(self.process, self._log)
 
 
 def caught_headers(
