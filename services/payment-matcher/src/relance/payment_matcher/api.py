@@ -257,20 +257,25 @@ async def _transactions_out(
 def _transaction_out(
     row: Any, found: Sequence[Any], allocations: dict[UUID, list[Any]]
 ) -> TransactionOut:
-    paying = [m.id for m in found if m.state in ("matched", "confirmed")]
+    paying = [m for m in found if m.state in ("matched", "confirmed")]
+    paid = [a for m in paying for a in allocations[m.id]]
+    best = paying[0] if paying else found[0] if found else None  # found: best first
     return TransactionOut(
         bank_reference=row.bank_reference,
         state=row.state,
-        allocations=[_allocation(a, row.currency) for m in paying for a in allocations[m]],
-        confidence=row.confidence,
+        allocations=[_allocation(a, row.currency) for a in paid],
+        confidence=best.confidence if best else None,
         booked_on=row.booked_on,
         amount=_money(row.amount, row.currency),
         currency=row.currency,
         counterparty_name=row.counterparty_name,
         counterparty_iban=row.counterparty_iban,
         remittance_info=row.remittance_info,
-        customer_id=row.customer_id,
-        excess=_money(row.excess, row.currency),
+        customer_id=paying[0].customer_id if paying else None,
+        excess=_money(
+            row.amount - sum((a.amount for a in paid), Decimal(0)) if paid else Decimal(0),
+            row.currency,
+        ),
         suggestions=[m.id for m in found if m.state == "suggested"],
     )
 

@@ -203,11 +203,6 @@ class _Writer:
                 "remittance_info": transaction.remittance_info,
                 "creditor_reference": transaction.creditor_reference,
                 "state": state,
-                "confidence": match.candidates[0].confidence
-                if match and match.candidates
-                else None,
-                "customer_id": match.customer_id if match and state == "matched" else None,
-                "excess": match.excess if match else Decimal(0),
                 "imported_at": self.now,
             }
         )
@@ -301,19 +296,8 @@ async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now
     allocations = found[match_id]
     await repo.decide_matches(session, org_id, [match_id], "confirmed", now)
     await repo.decide_matches(session, org_id, siblings, "dismissed", now)
-    paid = sum((a.amount for a in allocations), Decimal(0))
     customer_id = match.customer_id
-    await repo.update_transaction(
-        session,
-        org_id,
-        match.bank_reference,
-        {
-            "state": "matched",
-            "confidence": match.confidence,
-            "customer_id": customer_id,
-            "excess": max(transaction.amount - paid, Decimal(0)),
-        },
-    )
+    await repo.update_transaction(session, org_id, match.bank_reference, {"state": "matched"})
     await repo.lower_balances(session, org_id, [(a.invoice_id, a.amount) for a in allocations])
     if customer_id is not None:
         iban = (
@@ -365,9 +349,7 @@ async def reject_match(session: AsyncSession, org_id: UUID, match_id: UUID, now:
         session,
         org_id,
         match.bank_reference,
-        {"state": "suggested", "confidence": left[0].confidence}
-        if left
-        else {"state": "unmatched", "confidence": None},
+        {"state": "suggested" if left else "unmatched"},
     )
     await add_events(session, _rejections(match_id, allocations, org_id, now))
 

@@ -68,10 +68,9 @@ bank_transactions = Table(
     Column("counterparty_iban", Text),
     Column("remittance_info", Text),
     Column("creditor_reference", Text),
-    Column("state", Text, nullable=False),  # matched, suggested, unmatched
-    Column("confidence", Float),
-    Column("customer_id", Uuid),  # the payer, once matched
-    Column("excess", MONEY, nullable=False, server_default="0"),  # credit kept on the customer
+    # matched, suggested or unmatched: what its matches say, kept here to list by it; the
+    # confidence, the payer and the excess are read from the matches themselves
+    Column("state", Text, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("organization_id", "bank_reference"),
     Index("bank_transactions_by_state", "organization_id", "state", "imported_at"),

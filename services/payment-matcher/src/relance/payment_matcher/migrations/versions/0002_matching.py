@@ -62,9 +62,6 @@ def upgrade() -> None:
         sa.Column("remittance_info", sa.Text()),
         sa.Column("creditor_reference", sa.Text()),
         sa.Column("state", sa.Text(), nullable=False),
-        sa.Column("confidence", sa.Float()),
-        sa.Column("customer_id", sa.Uuid()),
-        sa.Column("excess", MONEY, nullable=False, server_default="0"),
         sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("organization_id", "bank_reference"),
     )
