@@ -141,13 +141,15 @@ class Organization:
 
     def sent_invoice(self, number: str, **fields: Any) -> dict[str, Any]:
         """A customer's invoice of 1,200 EUR, due in a year, sent now."""
-        customer = self.client.post(
+        answer = self.client.post(
             f"{self.api}/v1/customers",
             json={"name": "Boulangerie Martin", "email": "compta@martin.example"},
             headers=self.auth,
-        ).json()
+        )
+        assert answer.status_code == 201, answer.text
+        customer = answer.json()
         today = time.strftime("%Y-%m-%d")
-        invoice = self.client.post(
+        answer = self.client.post(
             f"{self.api}/v1/invoices",
             json={
                 "customer_id": customer["id"],
@@ -159,7 +161,9 @@ class Organization:
                 **fields,
             },
             headers=self.auth,
-        ).json()
+        )
+        assert answer.status_code == 201, answer.text
+        invoice = answer.json()
         sent = self.client.post(f"{self.api}/v1/invoices/{invoice['id']}/send", headers=self.auth)
         assert sent.is_success, sent.text
         return dict(invoice)
