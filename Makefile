@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DISTS := libs/common libs/devstack services/invoice-api services/scheduler services/notifier services/payment-matcher
 
-.PHONY: help install dev test lint format bench clean-data up down
+.PHONY: help install dev test lint format bench api-docs clean-data up down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## run the benchmarks and print their figures (see BENCHMARKS.md)
 	$(BIN)/python -m benchmarks
+
+api-docs: $(STAMP) ## write docs/api/ (OpenAPI of each service, AsyncAPI of the events) from the code
+	$(BIN)/python -m relance.devstack.apidocs
 
 up: ## build the images and start the whole system on docker compose (Kafka, PostgreSQL, Mailpit)
 	docker compose up --build --detach
