@@ -24,7 +24,7 @@ from relance.common.events.types import CustomerSnapshot, InvoiceSnapshot, Organ
 from relance.common.inbox import claim_event
 from relance.common.service import create_app
 from relance.common.tenancy import api_key_sha256
-from relance.devstack.testing import read_events
+from relance.devstack.testing import metric_value, read_events
 from relance.payment_matcher.app import SPEC
 from relance.payment_matcher.handlers import HANDLERS
 from relance.payment_matcher.settings import PaymentMatcherSettings
@@ -185,6 +185,11 @@ class Matcher:
             for e in found
             if e.organization_id == self.org and e.type == event_type
         ]
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """A sample of the service's ``/metrics`` page, as Prometheus scrapes it."""
+        assert self.client is not None
+        return metric_value((await self.client.get("/metrics")).text, name, **labels)
 
     async def balance(self, invoice_id: uuid.UUID) -> Decimal:
         async with self.database.transaction() as session:

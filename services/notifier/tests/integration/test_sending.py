@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from relance.common.events.invoice_events import PaymentReported
@@ -87,7 +88,13 @@ async def test_a_step_delivered_twice_is_emailed_once(notifier, mail_catcher):
     assert len(await notifier.outbox("email.sent")) == 1
 
 
+def failures_counted(cause: str) -> float:
+    """What an operator's dashboard reads: ``relance_emails_failed_total{cause=...}``."""
+    return REGISTRY.get_sample_value("relance_emails_failed_total", {"cause": cause}) or 0.0
+
+
 async def test_a_customer_without_email_fails_the_step_once_with_the_reason(notifier, mail_catcher):
+    counted_before = failures_counted("no_address")
     invoice = await notifier.invoice(email=None)
     await notifier.apply(notifier.due(invoice))
     await notifier.send_all()
@@ -97,6 +104,7 @@ async def test_a_customer_without_email_fails_the_step_once_with_the_reason(noti
     [failed] = await notifier.outbox("email.failed")
     assert failed["reason"] == "the customer has no email address"
     assert [d["state"] for d in await notifier.deliveries()] == ["failed"]
+    assert failures_counted("no_address") == counted_before + 1
 
 
 class Refuse:
@@ -107,6 +115,7 @@ class Refuse:
 
 
 async def test_a_permanent_refusal_fails_the_step_with_the_server_reason(notifier):
+    counted_before = failures_counted("refused")
     port = free_port()
     refusing = Controller(Refuse(), hostname="127.0.0.1", port=port)
     refusing.start()
@@ -120,6 +129,7 @@ async def test_a_permanent_refusal_fails_the_step_with_the_server_reason(notifie
     [failed] = await notifier.outbox("email.failed")
     assert failed["reason"].startswith("550")
     assert "mailbox unavailable" in failed["reason"]
+    assert failures_counted("refused") == counted_before + 1
 
 
 async def test_an_unreachable_server_is_retried_with_backoff_then_the_email_goes(
@@ -396,6 +406,7 @@ class HangUpAfterData(Counting):
 
 
 async def test_an_email_whose_acceptance_is_unknown_is_failed_not_sent_twice(notifier):
+    counted_before = failures_counted("in_doubt")
     handler = HangUpAfterData()
     server = serve(handler)
     try:
@@ -412,3 +423,4 @@ async def test_an_email_whose_acceptance_is_unknown_is_failed_not_sent_twice(not
     assert delivery["state"] == "failed"
     [failed] = await notifier.outbox("email.failed")
     assert "may have been delivered" in failed["reason"]
+    assert failures_counted("in_doubt") == counted_before + 1

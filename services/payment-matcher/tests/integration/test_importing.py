@@ -112,6 +112,29 @@ async def test_importing_the_same_transactions_again_pays_nothing_twice(matcher)
     assert await matcher.count("bank_transactions") == 2
 
 
+async def test_the_outcome_of_each_transaction_is_counted_for_the_operator(matcher):
+    outcomes = ("matched", "suggested", "unmatched", "debit", "duplicate")
+    metric = "relance_bank_transactions_total"
+    before = {o: await matcher.metric(metric, outcome=o) for o in outcomes}
+    await matcher.invoice(number="FA-2026-0012")
+    items = [
+        matcher.credit("BNK-1", "1200.00", remittance_info="FA-2026-0012"),
+        matcher.credit("BNK-2", "9.99"),
+        matcher.credit("BNK-3", "-50.00"),
+    ]
+    await matcher.transactions(*items)
+    await matcher.transactions(items[0])
+
+    after = {o: await matcher.metric(metric, outcome=o) for o in outcomes}
+    assert {o: after[o] - before[o] for o in outcomes} == {
+        "matched": 1,
+        "suggested": 0,
+        "unmatched": 1,
+        "debit": 1,
+        "duplicate": 1,
+    }
+
+
 async def test_a_reference_twice_in_one_import_is_one_transaction(matcher):
     await matcher.invoice(number="FA-2026-0012")
     item = matcher.credit("BNK-1", "1200.00", remittance_info="FA-2026-0012")

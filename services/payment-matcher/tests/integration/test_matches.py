@@ -67,6 +67,7 @@ async def test_confirming_records_the_payment_and_learns_the_payers_account(matc
 async def test_rejecting_ends_the_hold_and_the_pair_is_not_proposed_again(matcher):
     invoice = await matcher.invoice(number="FA-2026-0012", total="480.00", ibans=())
     found = await suggestion(matcher)
+    rejections = await matcher.metric("relance_match_decisions_total", decision="rejected")
 
     answer = await matcher.post(f"/v1/matches/{found['id']}/reject")
 
@@ -79,6 +80,9 @@ async def test_rejecting_ends_the_hold_and_the_pair_is_not_proposed_again(matche
     assert (await matcher.get("/v1/matches", state="suggested")).json()["items"] == []
     assert await matcher.count("rejected_pairs") == 1
     assert await matcher.balance(invoice) == 480
+    assert (
+        await matcher.metric("relance_match_decisions_total", decision="rejected") == rejections + 1
+    )
 
 
 @pytest.mark.parametrize(("first", "second"), [("confirm", "confirm"), ("reject", "confirm")])

@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from relance.common.db import Database
@@ -136,3 +137,13 @@ async def wait_for_events(
         if len(found) >= count or asyncio.get_running_loop().time() > deadline:
             return found
         await asyncio.sleep(0.2)
+
+
+def metric_value(exposition: str, name: str, **labels: str) -> float:
+    """The value of one sample in a ``/metrics`` page, as a Prometheus scrape reads it; 0
+    when the sample is not there yet (a counter nothing has incremented)."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0

@@ -43,6 +43,12 @@ from relance.notifier.webhooks import fan_out_all
 log = get_logger(__name__)
 SOURCE = "notifier"
 EMAILS = Counter("relance_emails_total", "Emails by outcome", ["outcome"])
+EMAILS_FAILED = Counter(
+    "relance_emails_failed_total",
+    "Emails given up on, by cause (refused, unreachable, temporary_error, in_doubt, "
+    "no_address, invoice_unknown, not_supported)",
+    ["cause"],
+)
 NO_EMAIL = "the customer has no email address"
 UNKNOWN_INVOICE = "the invoice is not known to the notifier yet"
 FIRST_INVOICE_WAIT_SECONDS = 1.0
@@ -57,6 +63,7 @@ class Outcome:
     at: datetime
     recipient: str | None = None
     reason: str | None = None
+    cause: str | None = None  # of a failure: the label of relance_emails_failed_total
     next_attempt_at: datetime | None = None
     awaited_since: datetime | None = None
 
@@ -132,6 +139,7 @@ class EmailSending:
                 session, list({row.organization_id for row in to_send})
             )
         EMAILS.labels("in_doubt").inc(len(in_doubt))
+        EMAILS_FAILED.labels("in_doubt").inc(len(in_doubt))
         if not to_send:
             return len(claimed)
         outcomes: list[Outcome] = []
@@ -146,7 +154,9 @@ class EmailSending:
                 outcomes.append(self._await_invoice(delivery))
                 return
             if not invoice.customer_email:
-                outcomes.append(self._failed(delivery, SendFailed(NO_EMAIL, permanent=True)))
+                outcomes.append(
+                    self._failed(delivery, SendFailed(NO_EMAIL, permanent=True, cause="no_address"))
+                )
                 return
             connection = await free.get()
             handed.add(delivery.step_id)  # from here on, never put back
@@ -227,7 +237,9 @@ class EmailSending:
                 f"the invoice is still not known to the notifier after {hours:g} h: its "
                 "invoice.sent was never applied (see the notifier's dead letters)"
             )
-            return self._failed(delivery, SendFailed(reason, permanent=True))
+            return self._failed(
+                delivery, SendFailed(reason, permanent=True, cause="invoice_unknown")
+            )
         delay = min(
             max(waited.total_seconds(), FIRST_INVOICE_WAIT_SECONDS),
             self._retry_seconds,
@@ -259,7 +271,7 @@ class EmailSending:
             attempts=delivery.attempts,
         )
         if give_up:
-            return Outcome(delivery, "failed", now, reason=failure.reason)
+            return Outcome(delivery, "failed", now, reason=failure.reason, cause=failure.cause)
         delay = self._retry_seconds * 2 ** (delivery.attempts - 1)
         return Outcome(
             delivery,
@@ -315,6 +327,8 @@ class EmailSending:
             EMAILS.labels(
                 {"pending": "retried", "awaiting": "invoice_awaited"}.get(o.state, o.state)
             ).inc()
+            if o.state == "failed":
+                EMAILS_FAILED.labels(o.cause or "unknown").inc()
 
     async def _seconds_to_next(self) -> float:
         async with self._database.transaction() as session:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.events import Event, Payload
@@ -47,6 +48,22 @@ from relance.payment_matcher.tables import bank_transactions, match_allocations,
 SOURCE = "payment-matcher"
 PROGRESS_EVERY = 10_000
 log = get_logger(__name__)
+
+BANK_TRANSACTIONS = Counter(
+    "relance_bank_transactions_total",
+    "Bank transactions received, by outcome (matched, suggested, unmatched, debit, duplicate)",
+    ["outcome"],
+)
+MATCH_DECISIONS = Counter(
+    "relance_match_decisions_total",
+    "Suggestions decided by a person (confirmed, rejected)",
+    ["decision"],
+)
+IMPORT_DURATION = Histogram(
+    "relance_bank_import_duration_seconds",
+    "Time to import and match one request's bank transactions",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80),
+)
 
 
 class NotFound(LookupError):
@@ -132,6 +149,15 @@ async def import_transactions(
         unmatched=writer.counts["unmatched"],
         debits=len(fresh) - credits,
     )
+    for outcome, count in (
+        ("matched", result.matched),
+        ("suggested", result.suggested),
+        ("unmatched", result.unmatched),
+        ("debit", result.debits),
+        ("duplicate", result.duplicates),
+    ):
+        BANK_TRANSACTIONS.labels(outcome).inc(count)
+    IMPORT_DURATION.observe(time.perf_counter() - started)
     log.info(
         "bank transactions imported",
         organization_id=str(org_id),
@@ -330,6 +356,7 @@ async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now
     for sibling in siblings:
         events += _rejections(sibling, found[sibling], org_id, now)
     await add_events(session, events)
+    MATCH_DECISIONS.labels("confirmed").inc()
 
 
 async def reject_match(session: AsyncSession, org_id: UUID, match_id: UUID, now: datetime) -> None:
@@ -352,6 +379,7 @@ async def reject_match(session: AsyncSession, org_id: UUID, match_id: UUID, now:
         {"state": "suggested" if left else "unmatched"},
     )
     await add_events(session, _rejections(match_id, allocations, org_id, now))
+    MATCH_DECISIONS.labels("rejected").inc()
 
 
 def _rejections(
