@@ -1,11 +1,13 @@
 """The event machinery end to end on the real embedded PostgreSQL and broker:
-outbox → relay → Kafka → consumer loop → inbox, with the failures it must survive."""
+outbox → relay → Kafka → consumer loop → inbox, with the failures it must survive, and the
+trace context it carries: the span that writes an event is the parent of the span that
+handles it, so one trace follows an invoice from service to service."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,15 +15,28 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.common import tracing
 from relance.common.db import Database
-from relance.common.events import Event, InvoicePayload, KafkaRecord, invoice_events, to_record
+from relance.common.events import (
+    Event,
+    InvoicePayload,
+    KafkaRecord,
+    from_record,
+    invoice_events,
+    to_record,
+)
 from relance.common.kafka import EventConsumer, EventProducer
 from relance.common.outbox import OutboxRelay, add_event
 from relance.common.tables import dead_letters, inbox, outbox
 from relance.devstack.broker import EmbeddedBroker
+from relance.devstack.testing import read_events
 
 ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
 TOPIC = invoice_events.TOPIC
@@ -418,3 +433,113 @@ async def committed_total(broker: EmbeddedBroker, group: str) -> int:
         return total
     finally:
         await consumer.stop()
+
+
+# Tracing
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on, with the SDK keeping finished spans in memory."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_provider(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.use_provider(None)
+        provider.shutdown()
+
+
+async def relay_on(session: AsyncSession, event: Event[Any]) -> None:
+    """A handler that records the event and, for the first of an invoice, emits the next."""
+    await record_effect(session, event)
+    if event.data.seq == 1:
+        await add_event(session, numbered(event.data.invoice_id, 2))
+
+
+def traceparent_of(span: ReadableSpan) -> tuple[int, int]:
+    context = span.get_span_context()
+    assert context is not None
+    return context.trace_id, context.span_id
+
+
+def ids_in(traceparent: str | None) -> tuple[int, int]:
+    """The trace id and parent span id of a W3C ``traceparent``."""
+    assert traceparent is not None
+    _, trace_id, span_id, _ = traceparent.split("-")
+    return int(trace_id, 16), int(span_id, 16)
+
+
+async def outbox_headers(db) -> list[dict[str, str]]:
+    async with db.transaction() as session:
+        return [dict(row) for row in (await session.scalars(select(outbox.c.headers))).all()]
+
+
+async def test_the_handling_span_is_a_child_of_the_span_that_wrote_the_event(
+    db, broker, producer, spans
+):
+    with tracing.resumed(None, "POST /v1/invoices/{invoice_id}/send", kind=SpanKind.SERVER):
+        first = numbered(uuid.uuid4(), 1)
+        await commit_events(db, [first])
+    [request] = spans.get_finished_spans()
+    trace_id, request_span_id = traceparent_of(request)
+    assert ids_in(first.traceparent) == (trace_id, request_span_id)
+
+    assert await drain(OutboxRelay(db, producer)) == 1
+    [on_broker] = await read_events(broker.bootstrap_servers, TOPIC, idle_ms=300)
+    assert on_broker.traceparent == first.traceparent, "the context travels in the headers"
+
+    consumer = EventConsumer(
+        database=db,
+        bootstrap_servers=broker.bootstrap_servers,
+        group_id="tests",
+        topics=[TOPIC],
+        handlers={Numbered.event_type: relay_on},
+    )
+    await consumer.start()
+    try:
+        for record in (await consumer._consumer.getmany(timeout_ms=5000)).popitem()[1]:
+            await consumer._apply(record)
+    finally:
+        await consumer.stop()
+    await wait_for_applied(db, 1)
+
+    handled = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    [handling] = handled
+    assert handling.name == "test.numbered process"
+    assert handling.parent is not None
+    assert (handling.parent.trace_id, handling.parent.span_id) == (trace_id, request_span_id)
+    assert handling.attributes is not None
+    assert handling.attributes["messaging.destination.name"] == TOPIC
+    assert handling.attributes["relance.invoice_id"] == str(first.data.invoice_id)
+
+    # the event the handler wrote continues the same trace, from the handling span
+    [follow_up] = await outbox_headers(db)
+    _, handling_span_id = traceparent_of(handling)
+    assert ids_in(follow_up["traceparent"]) == (trace_id, handling_span_id)
+
+
+async def test_with_tracing_off_events_carry_only_the_cloudevents_headers(db):
+    event = numbered(uuid.uuid4(), 1)
+    assert event.traceparent is None
+    await commit_events(db, [event])
+    [headers] = await outbox_headers(db)
+    assert "traceparent" not in headers
+    assert set(headers) == {name for name, _ in to_record(event).headers}
+
+
+@pytest.mark.parametrize(
+    "received",
+    [
+        "not-a-traceparent",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ],
+)
+def test_a_malformed_traceparent_is_dropped_and_the_event_still_reads(received):
+    record = to_record(numbered(uuid.uuid4(), 1))
+    event = from_record([*record.headers, ("traceparent", received.encode())], record.value)
+    assert event.traceparent is None
+    assert event.data.seq == 1

@@ -55,6 +55,23 @@ def test_help_lists_the_commands_and_the_environment():
     assert "KAFKA_BOOTSTRAP_SERVERS" in result.stdout
 
 
+def test_tracing_settings_it_cannot_honour_stop_the_service_at_start_saying_why():
+    result = subprocess.run(
+        [sys.executable, "-m", "relance.invoice_api", "serve"],
+        env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+            "PATH": "",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "relance-invoice-api: OTEL_EXPORTER_OTLP_PROTOCOL='grpc'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_serve_on_a_taken_port_says_so_and_exits():
     port = free_port()
     with socket.socket() as squatter:

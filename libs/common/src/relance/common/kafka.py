@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
+from opentelemetry.trace import SpanKind
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +33,8 @@ from relance.common.logging import bind_context, get_logger
 from relance.common.metrics import CONSUMER_LAG, EVENTS_CONSUMED
 from relance.common.partitioning import partition_for
 from relance.common.tables import dead_letters
+from relance.common.tracing import enabled as tracing_enabled
+from relance.common.tracing import resumed
 
 log = get_logger(__name__)
 
@@ -261,7 +265,10 @@ class EventConsumer:
         if handler is None:
             EVENTS_CONSUMED.labels(event.type, "ignored").inc()
             return
-        with bind_context(event_id=str(event.id), event_type=event.type):
+        with (
+            bind_context(event_id=str(event.id), event_type=event.type),
+            _processing_span(event, record),
+        ):
             attempt = 0
             while True:
                 attempt += 1
@@ -325,3 +332,26 @@ class EventConsumer:
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
                 CONSUMER_LAG.labels(tp.topic, tp.partition).set(max(0, highwater - position))
+
+
+def _processing_span(
+    event: Event[Any], record: ConsumerRecord[bytes, bytes]
+) -> AbstractContextManager[Any]:
+    """The span of one event's handling, child of the span that made the event."""
+    if not tracing_enabled():
+        return nullcontext()
+    return resumed(
+        event.traceparent,
+        f"{event.type} process",
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+            "messaging.message.id": str(event.id),
+            "relance.invoice_id": event.subject,
+            "relance.organization_id": str(event.organization_id),
+        },
+    )

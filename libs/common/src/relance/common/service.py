@@ -31,6 +31,7 @@ from relance.common.logging import configure_logging, get_logger
 from relance.common.migrations import upgrade
 from relance.common.outbox import OutboxRelay
 from relance.common.settings import ServiceSettings
+from relance.common.tracing import TracingSettingsError, configure_tracing, shutdown_tracing
 
 log = get_logger(__name__)
 
@@ -165,6 +166,7 @@ def create_app(
             yield
         finally:
             await runtime.stop()
+            shutdown_tracing()
             log.info("service stopped")
 
     app = FastAPI(title=f"Relance {spec.name}", description=spec.description, lifespan=lifespan)
@@ -201,7 +203,8 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         description=spec.description,
         epilog="Configuration comes from the environment: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, "
         "SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_STARTTLS, ADMIN_TOKEN, HOST, "
-        "PORT, LOG_LEVEL, OUTBOX_POLL_SECONDS, OUTBOX_BATCH_SIZE, RUN_CONSUMERS.",
+        "PORT, LOG_LEVEL, OUTBOX_POLL_SECONDS, OUTBOX_BATCH_SIZE, RUN_CONSUMERS. Tracing is off "
+        "unless OTEL_TRACES_EXPORTER or OTEL_EXPORTER_OTLP_ENDPOINT is set.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser(
@@ -211,6 +214,13 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = spec.settings_cls()
     configure_logging(spec.name, settings.log_level)
+    try:
+        tracing = configure_tracing(spec.name)
+    except TracingSettingsError as exc:
+        print(f"relance-{spec.name}: {exc}", file=sys.stderr)
+        return 2
+    if tracing:
+        log.info("tracing on: spans are exported as the OTEL_* variables say")
     if args.command == "migrate":
         upgrade(spec.package, settings.database_url)
         log.info("database schema up to date")

@@ -2,8 +2,8 @@
 
 On the wire the message value is the JSON ``data``; the attributes travel as headers
 (``ce_specversion``, ``ce_id``, ``ce_type``, ``ce_source``, ``ce_time``, ``ce_subject``,
-``ce_organizationid``, ``content-type``); the key is the invoice id, so that one invoice's
-events stay in order on one partition.
+``ce_organizationid``, ``content-type``, and the W3C ``traceparent`` when tracing is on);
+the key is the invoice id, so that one invoice's events stay in order on one partition.
 
 Payload classes declare their type and topic when defined
 (``class InvoiceSent(Payload, event_type="invoice.sent", topic=TOPIC)``), which registers
@@ -14,12 +14,15 @@ read gets a new type name.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from relance.common.tracing import current_traceparent
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -65,6 +68,8 @@ class Event(Generic[P]):
     time: datetime
     organization_id: UUID
     data: P
+    # the span that caused the event (W3C trace context), when tracing is on
+    traceparent: str | None = None
 
     @property
     def type(self) -> str:
@@ -79,10 +84,26 @@ class Event(Generic[P]):
         return self.data.subject
 
     @classmethod
-    def new(cls, data: P, *, source: str, organization_id: UUID, time: datetime) -> Event[P]:
+    def new(
+        cls,
+        data: P,
+        *,
+        source: str,
+        organization_id: UUID,
+        time: datetime,
+        traceparent: str | None = None,
+    ) -> Event[P]:
+        """A new event, carrying ``traceparent`` or else the current span's."""
         if time.tzinfo is None:
             raise ValueError("event time must be timezone-aware")
-        return cls(id=uuid4(), source=source, time=time, organization_id=organization_id, data=data)
+        return cls(
+            id=uuid4(),
+            source=source,
+            time=time,
+            organization_id=organization_id,
+            data=data,
+            traceparent=traceparent or current_traceparent(),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +135,8 @@ def to_record(event: Event[Any]) -> KafkaRecord:
         "ce_organizationid": str(event.organization_id),
         "content-type": CONTENT_TYPE,
     }
+    if event.traceparent:
+        headers["traceparent"] = event.traceparent
     return KafkaRecord(
         topic=event.topic,
         key=event.subject.encode(),
@@ -167,9 +190,21 @@ def from_record(
             time=time,
             organization_id=UUID(attributes["ce_organizationid"]),
             data=data,
+            traceparent=_valid_traceparent(attributes.get("traceparent")),
         )
     except (ValueError, ValidationError) as exc:
         # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
         raise PoisonMessage(
             f"invalid {event_type} event: {exc}", event_id=event_id, event_type=event_type
         ) from exc
+
+
+_TRACEPARENT = re.compile(
+    r"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}"
+)
+
+
+def _valid_traceparent(value: str | None) -> str | None:
+    """A received ``traceparent`` kept only if well formed (W3C Trace Context): a bad one
+    starts a new trace, it never makes the event unreadable."""
+    return value if value is not None and _TRACEPARENT.fullmatch(value) else None
