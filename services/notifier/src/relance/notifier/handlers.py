@@ -21,6 +21,7 @@ from relance.common.events.payment_events import PaymentMatched, PaymentSuggeste
 from relance.common.events.reminder_events import ReminderDue
 from relance.common.kafka import Handler
 from relance.common.logging import get_logger
+from relance.common.tracing import current_traceparent
 from relance.notifier import repository as repo
 from relance.notifier.mail import message_id_for
 from relance.notifier.webhooks import fan_out
@@ -87,6 +88,7 @@ async def on_reminder_due(session: AsyncSession, event: Event[ReminderDue]) -> N
             "state": "pending",
             "next_attempt_at": event.time,
             "message_id": message_id_for(data.step_id),
+            "traceparent": current_traceparent(),
         },
     )
     if not created:

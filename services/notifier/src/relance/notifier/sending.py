@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter
 
 from relance.common.clock import Clock, local_today
@@ -29,6 +30,8 @@ from relance.common.events.types import StepKind
 from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
 from relance.common.outbox import add_events
+from relance.common.tracing import current_traceparent, resumed
+from relance.common.tracing import enabled as tracing_enabled
 from relance.notifier import repository as repo
 from relance.notifier.mail import Envelope, SendFailed, SmtpConnection, build_message
 from relance.notifier.rendering import (
@@ -66,6 +69,7 @@ class Outcome:
     cause: str | None = None  # of a failure: the label of relance_emails_failed_total
     next_attempt_at: datetime | None = None
     awaited_since: datetime | None = None
+    traceparent: str | None = None  # the span that sent it, when tracing is on
 
 
 class EmailSending:
@@ -130,7 +134,9 @@ class EmailSending:
             claimed = await repo.claim_deliveries(session, now, now + self._lease, self._batch_size)
             # in doubt: interrupted mid-send
             in_doubt = [
-                failed_event(row, repo.IN_DOUBT, now) for row in claimed if row.state == "failed"
+                failed_event(row, repo.IN_DOUBT, now, row.traceparent)
+                for row in claimed
+                if row.state == "failed"
             ]
             await announce(session, in_doubt)
             to_send = [row for row in claimed if row.state == "sending"]
@@ -148,28 +154,46 @@ class EmailSending:
         for connection in self._connections:
             free.put_nowait(connection)
 
-        async def send_one(delivery: Any) -> None:
+        async def attempt(delivery: Any) -> Outcome:
             invoice = invoices.get(delivery.invoice_id)
             if invoice is None or invoice.organization_id != delivery.organization_id:
-                outcomes.append(self._await_invoice(delivery))
-                return
+                return self._await_invoice(delivery)
             if not invoice.customer_email:
-                outcomes.append(
-                    self._failed(delivery, SendFailed(NO_EMAIL, permanent=True, cause="no_address"))
+                return self._failed(
+                    delivery, SendFailed(NO_EMAIL, permanent=True, cause="no_address")
                 )
-                return
             connection = await free.get()
             handed.add(delivery.step_id)  # from here on, never put back
             try:
                 await connection.send(self._message(delivery, invoice, overrides))
             except SendFailed as failure:
-                outcomes.append(self._failed(delivery, failure))
-                return
+                return self._failed(delivery, failure)
             finally:
                 free.put_nowait(connection)
-            outcomes.append(
-                Outcome(delivery, "sent", self._clock.now(), recipient=invoice.customer_email)
-            )
+            return Outcome(delivery, "sent", self._clock.now(), recipient=invoice.customer_email)
+
+        async def send_one(delivery: Any) -> None:
+            if not tracing_enabled():
+                outcomes.append(await attempt(delivery))
+                return
+            with resumed(
+                delivery.traceparent,
+                "email send",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "relance.invoice_id": str(delivery.invoice_id),
+                    "relance.step_id": str(delivery.step_id),
+                    "relance.reminder_kind": delivery.kind,
+                    "relance.attempt": delivery.attempts,
+                },
+            ) as span:
+                outcome = await attempt(delivery)
+                if span is not None:
+                    span.set_attribute("relance.email_outcome", outcome.state)
+                    if outcome.state == "failed":
+                        span.set_status(Status(StatusCode.ERROR, outcome.reason))
+                # the outcome's event continues the trace from this span
+                outcomes.append(replace(outcome, traceparent=current_traceparent()))
 
         try:
             # every one runs to its end, even when another raised
@@ -317,9 +341,9 @@ class EmailSending:
             await announce(
                 session,
                 [
-                    sent_event(o.delivery, o.recipient, o.at)
+                    sent_event(o.delivery, o.recipient, o.at, o.traceparent)
                     if o.state == "sent" and o.recipient
-                    else failed_event(o.delivery, o.reason or "", o.at)
+                    else failed_event(o.delivery, o.reason or "", o.at, o.traceparent)
                     for o in finished
                 ],
             )
@@ -344,7 +368,9 @@ async def announce(session: Any, events: list[Event[Any]]) -> None:
     await fan_out_all(session, events)
 
 
-def sent_event(delivery: Any, recipient: str, at: datetime) -> Event[EmailSent]:
+def sent_event(
+    delivery: Any, recipient: str, at: datetime, traceparent: str | None = None
+) -> Event[EmailSent]:
     return Event.new(
         EmailSent(
             invoice_id=delivery.invoice_id,
@@ -357,10 +383,13 @@ def sent_event(delivery: Any, recipient: str, at: datetime) -> Event[EmailSent]:
         source=SOURCE,
         organization_id=delivery.organization_id,
         time=at,
+        traceparent=traceparent,
     )
 
 
-def failed_event(delivery: Any, reason: str, at: datetime) -> Event[EmailFailed]:
+def failed_event(
+    delivery: Any, reason: str, at: datetime, traceparent: str | None = None
+) -> Event[EmailFailed]:
     return Event.new(
         EmailFailed(
             invoice_id=delivery.invoice_id,
@@ -372,4 +401,5 @@ def failed_event(delivery: Any, reason: str, at: datetime) -> Event[EmailFailed]
         source=SOURCE,
         organization_id=delivery.organization_id,
         time=at,
+        traceparent=traceparent,
     )

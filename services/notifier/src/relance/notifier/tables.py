@@ -69,6 +69,8 @@ deliveries = Table(
     # when a send first found no copy of the invoice (reminder.due applied before
     # invoice.sent); cleared by the invoice's arrival, which makes the delivery due at once
     Column("invoice_awaited_since", DateTime(timezone=True)),
+    # the span that handled the step's reminder.due (W3C), which the email's span continues
+    Column("traceparent", Text),
     Index(
         "deliveries_to_send",
         "next_attempt_at",
