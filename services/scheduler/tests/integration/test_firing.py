@@ -7,6 +7,8 @@ import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
+from prometheus_client import REGISTRY
+
 from relance.common.db import Database
 from relance.common.events.invoice_events import PaymentScheduled
 from relance.common.events.payment_events import (
@@ -38,6 +40,27 @@ async def test_each_step_fires_at_its_time_and_only_once(scheduler):
     assert await scheduler.fire_at(at("2026-03-16 09:00")) == []
     fired = await scheduler.fire_at(at("2026-03-31 09:00:01"))
     assert [f["kind"] for f in fired] == ["due"]
+
+
+def fire_lag() -> tuple[float, float]:
+    """What an operator's dashboard reads of relance_step_fire_lag_seconds: count and sum."""
+    count = REGISTRY.get_sample_value("relance_step_fire_lag_seconds_count") or 0.0
+    total = REGISTRY.get_sample_value("relance_step_fire_lag_seconds_sum") or 0.0
+    return count, total
+
+
+async def test_how_late_steps_fire_is_measured_for_the_operator(scheduler):
+    await scheduler.send(sent_at=SENT, due=DUE)
+    await scheduler.fire_at(SENT)
+    count, total = fire_lag()
+
+    # the pre_due step was due at 09:00; the scheduler fires it 90 s late
+    [pre_due] = await scheduler.fire_at(at("2026-03-16 09:01:30"))
+
+    assert pre_due["kind"] == "pre_due"
+    later_count, later_total = fire_lag()
+    assert later_count == count + 1
+    assert later_total - total == 90.0
 
 
 async def test_an_old_imported_invoice_sends_only_its_latest_past_step(scheduler):

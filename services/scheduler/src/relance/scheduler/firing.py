@@ -16,7 +16,7 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from relance.common.clock import Clock
 from relance.common.db import Database
@@ -34,6 +34,11 @@ log = get_logger(__name__)
 STEPS_FIRED = Counter("relance_steps_fired_total", "Reminder steps handed to the notifier")
 STEPS_SKIPPED = Counter(
     "relance_steps_skipped_total", "Due steps skipped because a later step was due as well"
+)
+FIRE_LAG = Histogram(
+    "relance_step_fire_lag_seconds",
+    "How late each claimed batch fired, from the due time of its oldest step",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
 
 
@@ -84,6 +89,8 @@ class StepFiring:
             claimed = await repo.claim_due_steps(session, now, self._batch_size)
             if not claimed:
                 return 0
+            # claimed oldest first: the first row is the latest of the batch
+            FIRE_LAG.observe(max((now - claimed[0].due_at).total_seconds(), 0.0))
             fired = [row for row in claimed if not row.superseded]
             await add_events(session, [due_event(row, now) for row in fired])
             skipped_invoices = {row.invoice_id: row for row in claimed if row.superseded}
@@ -117,4 +124,5 @@ def due_event(row: Any, now: datetime) -> Event[ReminderDue]:
         source=SOURCE,
         organization_id=row.organization_id,
         time=now,
+        traceparent=row.traceparent,
     )

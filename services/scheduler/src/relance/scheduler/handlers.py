@@ -35,6 +35,7 @@ from relance.common.events.types import StepKind, StepStatus, StepView
 from relance.common.kafka import Handler
 from relance.common.logging import get_logger
 from relance.common.outbox import add_event
+from relance.common.tracing import current_traceparent
 from relance.scheduler import repository as repo
 from relance.scheduler.plan import (
     PlannedStep,
@@ -57,6 +58,7 @@ def rules_of(plan: Any) -> ReminderRules:
 def step_rows(
     organization_id: UUID, invoice_id: UUID, planned: list[PlannedStep], *, first_position: int
 ) -> list[dict[str, Any]]:
+    traceparent = current_traceparent()
     return [
         {
             "id": step_id(invoice_id, step.kind, step.at),
@@ -68,6 +70,8 @@ def step_rows(
             "scheduled_for": step.at,
             "status": StepStatus.PLANNED.value,
             "reason": None,
+            # the span of the event that planned it: its reminder.due continues that trace
+            "traceparent": traceparent,
         }
         for position, step in enumerate(planned)
     ]

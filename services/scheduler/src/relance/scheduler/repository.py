@@ -186,14 +186,14 @@ async def save_suggestion(
 CLAIM_DUE_STEPS = text(
     """
     WITH due AS (
-        SELECT id FROM steps
+        SELECT id, fire_at FROM steps
         WHERE fire_at <= :now
         ORDER BY fire_at
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     ),
     decided AS MATERIALIZED (
-        SELECT due.id, EXISTS (
+        SELECT due.id, due.fire_at, EXISTS (
             SELECT 1 FROM steps AS later
             WHERE later.invoice_id = step.invoice_id AND later.position > step.position
               AND (later.fire_at <= :now OR later.fired_at IS NOT NULL
@@ -209,7 +209,8 @@ CLAIM_DUE_STEPS = text(
     FROM decided
     WHERE steps.id = decided.id
     RETURNING steps.id, steps.organization_id, steps.invoice_id, steps.kind, steps.severity,
-              steps.scheduled_for, decided.superseded
+              steps.scheduled_for, steps.traceparent, decided.fire_at AS due_at,
+              decided.superseded
     """
 )
 CATCH_UP_REASON = "a later step was due at the same time: only the latest is sent"

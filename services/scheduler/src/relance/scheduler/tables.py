@@ -61,6 +61,8 @@ steps = Table(
     Column("fired_at", DateTime(timezone=True)),
     Column("sent_at", DateTime(timezone=True)),
     Column("reason", Text),
+    # W3C trace context of the event that planned the step (tracing on), for its reminder.due
+    Column("traceparent", Text),
     Index("steps_to_fire", "fire_at", postgresql_where=text("fire_at IS NOT NULL")),
     Index("steps_of_invoice", "invoice_id", "position"),
 )
