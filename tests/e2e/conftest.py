@@ -49,7 +49,7 @@ def environment() -> dict[str, str]:
 
 
 class DevRun:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port_base = free_port_run(len(SERVICES))
         self.process = subprocess.Popen(
@@ -67,7 +67,7 @@ class DevRun:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=environment(),
+            env={**environment(), **(extra_env or {})},
         )
         self.output: list[str] = []
 

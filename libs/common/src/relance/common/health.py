@@ -7,7 +7,6 @@ import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -18,8 +17,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from relance.common.events.asyncapi import asyncapi_document
 from relance.common.logging import bind_context, get_logger
 from relance.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from relance.common.tracing import enabled as tracing_enabled
-from relance.common.tracing import http_span, name_http_span
 
 log = get_logger(__name__)
 
@@ -91,7 +88,7 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        with bind_context(request_id=request_id), _request_span(scope) as span:
+        with bind_context(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
@@ -100,7 +97,6 @@ class RequestContextMiddleware:
                 elapsed = time.perf_counter() - started
                 _requests(scope["method"], template, status).inc()
                 _latency(scope["method"], template).observe(elapsed)
-                name_http_span(span, scope["method"], template, status)
                 if status >= 500:
                     log.error(
                         "request failed", method=scope["method"], path=scope["path"], status=status
@@ -117,12 +113,6 @@ def _requests(method: str, route: str, status: int) -> Any:
 @functools.lru_cache(maxsize=1024)
 def _latency(method: str, route: str) -> Any:
     return HTTP_LATENCY.labels(method, route)
-
-
-def _request_span(scope: Scope) -> AbstractContextManager[Any]:
-    if not tracing_enabled():
-        return nullcontext()
-    return http_span(scope["method"], scope["path"], _header(scope, b"traceparent"))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -8,6 +8,10 @@ reads the rest itself: ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``,
 ``OTEL_TRACES_SAMPLER``, ``OTEL_BSP_*``, ``OTEL_EXPORTER_OTLP_HEADERS``, ... Spans go out by
 OTLP over HTTP (protobuf), the protocol every collector accepts.
 
+HTTP requests are traced by FastAPI itself (its native OpenTelemetry support, on as soon as
+a tracer provider is configured): a server span per request, continuing the caller's
+``traceparent`` header, with spans for dependencies, the endpoint and serialization.
+
 The context crosses Kafka as the W3C ``traceparent`` header of each event: an event made
 while a span is current carries that span (``Event.new``), and a consumer handles it in a
 span whose parent it is. Work done later than the event that caused it (a step fired
@@ -23,7 +27,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 EXPORTERS = ("otlp", "console")
@@ -142,22 +146,3 @@ def resumed(
         name, context=parent, kind=kind, attributes=dict(attributes or {})
     ) as span:
         yield span
-
-
-@contextmanager
-def http_span(method: str, path: str, traceparent: str | None) -> Iterator[Span | None]:
-    """The server span of one HTTP request, continuing the caller's trace if it sent one.
-    Named by the route template once it is known (:func:`name_http_span`)."""
-    attributes = {"http.request.method": method, "url.path": path}
-    with resumed(traceparent, method, kind=SpanKind.SERVER, attributes=attributes) as span:
-        yield span
-
-
-def name_http_span(span: Span | None, method: str, route: str, status: int) -> None:
-    if span is None:
-        return
-    span.update_name(f"{method} {route}")
-    span.set_attribute("http.route", route)
-    span.set_attribute("http.response.status_code", status)
-    if status >= 500:
-        span.set_status(Status(StatusCode.ERROR))

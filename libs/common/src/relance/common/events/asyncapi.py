@@ -36,6 +36,11 @@ _HEADERS_SCHEMA: dict[str, Any] = {
         },
         "ce_organizationid": {"type": "string", "format": "uuid"},
         "content-type": {"type": "string", "const": CONTENT_TYPE},
+        "traceparent": {
+            "type": "string",
+            "description": "W3C Trace Context of the span that caused the event, present when "
+            "the emitting service traces (OTEL_* variables); a malformed one is ignored",
+        },
     },
 }
 
