@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from relance.common import tracing
 from relance.common.events import TOPICS
 from relance.common.service import STOP_SECONDS, ServiceSpec
 from relance.devstack.stack import TOPIC_PARTITIONS
@@ -131,7 +132,7 @@ def environment_problems(compose: Compose, specs: dict[str, ServiceSpec]) -> lis
         fields = settings_fields(spec)
         env = service.get("environment") or {}
         for variable in env:
-            if variable not in fields:
+            if variable not in fields and variable not in tracing.VARIABLES:
                 problems.append(f"{name}: {variable} is not a setting of {spec.name}")
         needed = {v for v, required in fields.items() if required} | {"DATABASE_URL"}
         if not one_shot(service):

@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from relance.common import tracing
 from relance.common.events import TOPICS
 from relance.common.service import STOP_SECONDS, ServiceSpec
 
@@ -193,7 +194,7 @@ def environment_problems(objects: list[Obj], specs: dict[str, ServiceSpec]) -> l
             problems += [
                 f"{obj['kind']} {service}: {v} is not a setting of {service}"
                 for v in given
-                if v not in fields
+                if v not in fields and v not in tracing.VARIABLES
             ]
             database = [e for e in container.get("env", []) if e["name"] == "DATABASE_URL"]
             if not database or "secretKeyRef" not in database[0].get("valueFrom", {}):
@@ -311,6 +312,22 @@ def test_every_service_is_deployed_probed_and_migrated(
         job = pod_spec(jobs[f"{name}-migrate"])["containers"][0]  # type: ignore[index]
         assert job["args"] == ["migrate"]
         assert job["image"] == pod_spec(deployments[name])["containers"][0]["image"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_prometheus_scrapes_each_service_on_the_port_it_listens_on(
+    overlays: dict[str, list[Obj]], overlay: str, specs: dict[str, ServiceSpec]
+) -> None:
+    for name, deployment in by_kind(overlays[overlay], "Deployment").items():
+        if name not in specs:
+            continue  # Mailpit in the dev overlay
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        container = pod_spec(deployment)["containers"][0]  # type: ignore[index]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        port = int(env.get("PORT") or specs[name].settings_cls().port)
+        assert annotations.get("prometheus.io/scrape") == "true", name
+        assert annotations.get("prometheus.io/path") == "/metrics", name
+        assert int(annotations["prometheus.io/port"]) == port, name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
