@@ -326,3 +326,58 @@ async def test_transactions_page_newest_first_by_state(matcher):
     assert rest["next_cursor"] is None
     bad = await matcher.get("/v1/bank-transactions", cursor="not-a-cursor")
     assert bad.status_code == 422
+
+
+async def test_a_payment_imported_before_its_invoice_was_known_pays_it_when_it_comes(matcher):
+    # the bank statement is imported before the matcher has read the invoice's invoice.sent
+    # (an invoice imported from elsewhere later, or a consumer behind): the credit waits
+    first = await matcher.transactions(
+        matcher.credit("BNK-EARLY", "1200.00", remittance_info="Facture FA-2026-0077")
+    )
+    assert (first["unmatched"], first["matched"]) == (1, 0)
+
+    invoice = await matcher.invoice(number="FA-2026-0077")
+
+    shown = await matcher.transaction("BNK-EARLY")
+    assert shown["state"] == "matched"
+    assert shown["allocations"] == [{"invoice_id": str(invoice), "amount": "1200.00"}]
+    (event,) = await matcher.events("payment.matched")
+    assert (event["invoice_id"], event["amount"]) == (str(invoice), "1200.00")
+    assert await matcher.balance(invoice) == 0
+    # it is matched once: the same invoice announced again finds nothing left to match
+    await matcher.invoice(number="FA-2026-0077", payment_reference="RF18 5390 0754 7034")
+    assert len(await matcher.events("payment.matched")) == 1
+
+
+async def test_a_waiting_credit_is_only_suggested_when_the_new_invoice_is_not_sure(matcher):
+    await matcher.transactions(
+        matcher.credit(
+            "BNK-EARLY",
+            "700.00",
+            remittance_info="FA-2026-0077",
+            counterparty_name="SOCIETE INCONNUE",
+            counterparty_iban="DE89370400440532013000",
+        )
+    )
+
+    invoice = await matcher.invoice(number="FA-2026-0077")
+
+    shown = await matcher.transaction("BNK-EARLY")
+    assert shown["state"] == "suggested"
+    (event,) = await matcher.events("payment.suggested")
+    assert event["invoice_id"] == str(invoice)
+    assert await matcher.events("payment.matched") == []
+    assert await matcher.balance(invoice) == 1200
+
+
+async def test_an_invoice_no_waiting_credit_names_leaves_them_unmatched(matcher):
+    await matcher.transactions(
+        matcher.credit("BNK-SALARY", "1200.00", remittance_info="SALAIRE NOVEMBRE"),
+        matcher.credit("BNK-OTHER", "1200.00", remittance_info="Facture FA-2026-0078"),
+    )
+
+    await matcher.invoice(number="FA-2026-0077")
+
+    for reference in ("BNK-SALARY", "BNK-OTHER"):
+        assert (await matcher.transaction(reference))["state"] == "unmatched"
+    assert await matcher.events("payment.matched") == []

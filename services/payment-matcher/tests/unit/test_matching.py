@@ -19,8 +19,10 @@ from relance.payment_matcher.matching import (
     OpenBook,
     OpenInvoice,
     Payer,
+    credit_lookup_keys,
     find_number_tokens,
     find_references,
+    invoice_lookup_keys,
     name_key,
     normalize_iban,
 )
@@ -859,3 +861,19 @@ def test_two_numbers_naming_the_same_invoice_pay_it_once():
     for candidate in match.candidates:
         ids = [a.invoice_id for a in candidate.allocations]
         assert len(ids) == len(set(ids))
+
+
+def test_lookup_keys_name_references_and_number_groups_without_leading_zeros():
+    keys = credit_lookup_keys(credit("480.00", f"Facture FA-2026-0012, ref {REFERENCE}"))
+    assert keys == {"ref:RF18539007547034", "num:2026-12"}
+    assert invoice_lookup_keys("FA-2026-0012", REFERENCE) == {
+        "ref:RF18539007547034",
+        "num:2026-12",
+        "num:20260012",
+    }
+    assert invoice_lookup_keys("ZX", None) == set()
+
+
+def test_a_credit_naming_no_number_or_reference_has_no_lookup_key():
+    assert credit_lookup_keys(credit("480.00", "VIREMENT SALAIRE NOVEMBRE")) == set()
+    assert credit_lookup_keys(credit("480.00")) == set()

@@ -21,7 +21,9 @@ from relance.payment_matcher.matching import (
     OpenBook,
     OpenInvoice,
     Payer,
+    credit_lookup_keys,
     find_references,
+    invoice_lookup_keys,
     normalize_iban,
     number_key,
 )
@@ -355,3 +357,31 @@ def test_a_credit_naming_an_invoice_alone_with_its_balance_records_that_payment(
     assert [(a.invoice_id, a.amount) for a in match.candidates[0].allocations] == [
         (target.invoice_id, target.balance)
     ]
+
+
+@PROPERTY_SETTINGS
+@given(scenarios())
+def test_an_invoice_found_by_reference_or_number_shares_a_lookup_key_with_the_credit(scenario):
+    # what lets an invoice known after its payment find the credit that waited for it: the
+    # keys are only a filter, so they must never miss what the rules would find
+    invoices, payers, credit, excluded = scenario
+    match = OpenBook(invoices, payers).match(credit, excluded=excluded)
+    by_id = {i.invoice_id: i for i in invoices}
+    keys = credit_lookup_keys(credit)
+    for candidate in match.candidates:
+        if candidate.evidence not in ("reference", "number"):
+            continue
+        for allocation in candidate.allocations:
+            invoice = by_id[allocation.invoice_id]
+            assert keys & invoice_lookup_keys(invoice.number, invoice.payment_reference), (
+                credit,
+                invoice,
+            )
+
+
+@PROPERTY_SETTINGS
+@given(invoice_numbers(), st.data())
+def test_any_usual_spelling_of_a_number_shares_a_lookup_key_with_its_invoice(number, data):
+    spelling = data.draw(st.sampled_from(spellings(number)))
+    credit = Credit(Decimal("70.00"), "EUR", remittance_info=f"VIR {spelling} merci")
+    assert credit_lookup_keys(credit) & invoice_lookup_keys(number, None), spelling

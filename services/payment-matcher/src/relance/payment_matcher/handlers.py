@@ -16,6 +16,7 @@ from relance.common.events import Event
 from relance.common.events.invoice_events import InvoiceSent, InvoiceUpdated, PaymentReported
 from relance.common.kafka import Handler
 from relance.common.logging import get_logger
+from relance.payment_matcher import reconciling
 from relance.payment_matcher import repository as repo
 from relance.payment_matcher.matching import normalize_iban
 
@@ -47,6 +48,11 @@ async def on_invoice_changed(
     await repo.save_payer(
         session, org_id, customer.id, customer.name, [normalize_iban(i) for i in customer.ibans]
     )
+    if invoice.balance > 0:
+        # its payment may have come first: a credit that waits for it is matched now
+        await reconciling.match_waiting_credits(
+            session, org_id, invoice.number, invoice.payment_reference, event.time
+        )
 
 
 async def on_payment_reported(session: AsyncSession, event: Event[PaymentReported]) -> None:

@@ -244,6 +244,46 @@ def find_references(text: str) -> list[tuple[str, int, int]]:
     return found
 
 
+def references_of(credit: Credit) -> tuple[list[str], str]:
+    """The checksum-valid references a credit quotes (its creditor reference first), once
+    each; and its remittance text with them blanked out (their digits are no numbers)."""
+    references: list[str] = []
+    if credit.creditor_reference:
+        compact = normalize_reference(credit.creditor_reference)
+        if iso11649.is_valid(compact):
+            references.append(compact)
+    text = credit.remittance_info or ""
+    for reference, start, end in find_references(text):
+        references.append(reference)
+        text = text[:start] + " " * (end - start) + text[end:]
+    return list(dict.fromkeys(references)), text
+
+
+def credit_lookup_keys(credit: Credit) -> set[str]:
+    """What an invoice must have for rules 1 and 2 to find it from this credit: the
+    references it quotes (``ref:…``) and the digit groups of each number token of its text
+    (``num:2026-12``). An unmatched credit keeps them, so that an invoice known later is
+    looked for only among the credits that may name it (:func:`invoice_lookup_keys`)."""
+    references, text = references_of(credit)
+    keys = {f"ref:{reference}" for reference in references}
+    keys.update(f"num:{'-'.join(token.groups)}" for token in find_number_tokens(text))
+    return keys
+
+
+def invoice_lookup_keys(number: str, payment_reference: str | None) -> set[str]:
+    """The keys of :func:`credit_lookup_keys` that may name this invoice: a credit whose
+    keys share none with these cannot find it by reference or number."""
+    keys = set()
+    if payment_reference:
+        keys.add(f"ref:{normalize_reference(payment_reference)}")
+    key = number_key(number)
+    if key is not None:
+        keys.add(f"num:{'-'.join(key.groups)}")
+        if key.joined is not None:
+            keys.add(f"num:{key.joined}")
+    return keys
+
+
 _DIGITS = re.compile(r"\d+")
 _NOT_LETTERS = re.compile(r"[^A-Za-z]")
 
@@ -660,24 +700,9 @@ class OpenBook:
     def _find_by_reference(self, credit: Credit) -> tuple[list[frozenset[UUID]], str]:
         """Invoices named by checksum-valid references: one set per reference; and the
         remittance text with those references blanked out (their digits are no numbers)."""
+        references, text = references_of(credit)
         readings: list[frozenset[UUID]] = []
-        references: list[str] = []
-        if credit.creditor_reference:
-            compact = normalize_reference(credit.creditor_reference)
-            if iso11649.is_valid(compact):
-                references.append(compact)
-        text = credit.remittance_info or ""
-        spans: list[tuple[int, int]] = []
-        for reference, start, end in find_references(text):
-            references.append(reference)
-            spans.append((start, end))
-        for start, end in spans:
-            text = text[:start] + " " * (end - start) + text[end:]
-        seen: set[str] = set()
         for reference in references:
-            if reference in seen:
-                continue
-            seen.add(reference)
             ids = self._by_reference.get(reference)
             if ids:
                 readings.append(frozenset(ids))

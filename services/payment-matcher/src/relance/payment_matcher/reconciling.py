@@ -40,6 +40,8 @@ from relance.payment_matcher.matching import (
     OpenBook,
     OpenInvoice,
     Payer,
+    credit_lookup_keys,
+    invoice_lookup_keys,
     normalize_iban,
 )
 from relance.payment_matcher.statements import BankTransaction
@@ -58,6 +60,11 @@ MATCH_DECISIONS = Counter(
     "relance_match_decisions_total",
     "Suggestions decided by a person (confirmed, rejected)",
     ["decision"],
+)
+BANK_TRANSACTIONS_FOUND_LATER = Counter(
+    "relance_bank_transactions_found_later_total",
+    "Unmatched credits matched or suggested once the invoice they name became known",
+    ["outcome"],
 )
 IMPORT_DURATION = Histogram(
     "relance_bank_import_duration_seconds",
@@ -214,9 +221,12 @@ class _Writer:
         self.paid_off: list[tuple[UUID, Decimal]] = []
         self.events: list[Event[Any]] = []
         self.counts = {"matched": 0, "suggested": 0, "unmatched": 0}
+        self.found_at_last: list[tuple[str, str]] = []  # earlier credits: (reference, state)
 
     def add(self, transaction: BankTransaction, match: Match | None) -> None:
         state = match.state if match is not None else "unmatched"
+        waits = state == "unmatched" and transaction.amount > 0
+        keys = sorted(credit_lookup_keys(_credit(transaction))) if waits else None
         self.transactions.append(
             {
                 "organization_id": self.org_id,
@@ -230,6 +240,7 @@ class _Writer:
                 "creditor_reference": transaction.creditor_reference,
                 "state": state,
                 "imported_at": self.now,
+                "lookup_keys": keys or None,
             }
         )
         if match is None:
@@ -237,6 +248,13 @@ class _Writer:
         self.counts[state] += 1
         for candidate in match.candidates:
             self._add_match(transaction, candidate, state, match.customer_id)
+
+    def add_found_at_last(self, transaction: BankTransaction, match: Match) -> None:
+        """An unmatched credit of an earlier import that a newly known invoice explains."""
+        self.found_at_last.append((transaction.bank_reference, match.state))
+        self.counts[match.state] += 1
+        for candidate in match.candidates:
+            self._add_match(transaction, candidate, match.state, match.customer_id)
 
     def _add_match(
         self,
@@ -293,6 +311,7 @@ class _Writer:
 
     async def flush(self, session: AsyncSession) -> None:
         await repo.copy_rows(session, bank_transactions, self.transactions)
+        await repo.set_transaction_states(session, self.org_id, self.found_at_last)
         await repo.copy_rows(session, matches, self.matches)
         await repo.copy_rows(session, match_allocations, self.allocations)
         await repo.lower_balances(session, self.org_id, self.paid_off)
@@ -304,6 +323,45 @@ def _event(payload: Payload, org_id: UUID, now: datetime) -> Event[Any]:
 
 
 # A person's decision on a suggestion
+
+
+async def match_waiting_credits(
+    session: AsyncSession, org_id: UUID, number: str, payment_reference: str | None, now: datetime
+) -> int:
+    """An invoice just became known (its ``invoice.sent`` came after its payment was
+    imported, or it was imported from elsewhere after the statement): the organization's
+    unmatched credits that quote its reference or number are matched again, against the
+    whole book as an import would, so that a customer who has paid is not reminded.
+    Returns how many found their invoices. Costs a query when no credit names the invoice;
+    the book is loaded only when one does."""
+    keys = sorted(invoice_lookup_keys(number, payment_reference))
+    if not keys or not await repo.waiting_credits(session, org_id, keys):
+        return 0
+    await repo.lock_organization(session, org_id)
+    waiting = [  # read again under the lock: an import may have just matched them
+        BankTransaction(**dict(row)) for row in await repo.waiting_credits(session, org_id, keys)
+    ]
+    book = open_book(
+        await repo.open_invoices_of(session, org_id), await repo.payers_of(session, org_id)
+    )
+    writer = _Writer(org_id, now)
+    for transaction in waiting:
+        match = book.match(_credit(transaction))
+        if match.state == "matched":
+            book.settle(match.candidates[0].allocations)
+        if match.state != "unmatched":
+            writer.add_found_at_last(transaction, match)
+    await writer.flush(session)
+    for state in ("matched", "suggested"):
+        BANK_TRANSACTIONS_FOUND_LATER.labels(state).inc(writer.counts[state])
+    if writer.found_at_last:
+        log.info(
+            "earlier credits matched to a newly known invoice",
+            organization_id=str(org_id),
+            matched=writer.counts["matched"],
+            suggested=writer.counts["suggested"],
+        )
+    return len(writer.found_at_last)
 
 
 async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now: datetime) -> None:

@@ -169,6 +169,36 @@ async def copy_rows(session: AsyncSession, table: Any, rows: list[dict[str, Any]
         )
 
 
+async def waiting_credits(
+    session: AsyncSession, org_id: UUID, keys: Sequence[str]
+) -> list[asyncpg.Record]:
+    """The organization's unmatched credits that may name an invoice with these lookup
+    keys, oldest first."""
+    connection = await _driver(session)
+    rows: list[asyncpg.Record] = await connection.fetch(
+        "SELECT bank_reference, booked_on, amount, currency, counterparty_name,"
+        " counterparty_iban, remittance_info, creditor_reference FROM bank_transactions"
+        " WHERE organization_id = $1 AND state = 'unmatched' AND lookup_keys IS NOT NULL"
+        " AND lookup_keys && $2::text[] ORDER BY booked_on, bank_reference",
+        org_id,
+        list(keys),
+    )
+    return rows
+
+
+async def set_transaction_states(
+    session: AsyncSession, org_id: UUID, states: Sequence[tuple[str, str]]
+) -> None:
+    """``(bank_reference, state)`` pairs: those transactions found their invoices at last."""
+    if states:
+        connection = await _driver(session)
+        await connection.executemany(
+            "UPDATE bank_transactions SET state = $3, lookup_keys = NULL"
+            " WHERE organization_id = $1 AND bank_reference = $2",
+            [(org_id, reference, state) for reference, state in states],
+        )
+
+
 async def add_rejected_pairs(
     session: AsyncSession, org_id: UUID, bank_reference: str, invoice_ids: Sequence[UUID]
 ) -> None:

@@ -72,8 +72,17 @@ bank_transactions = Table(
     # confidence, the payer and the excess are read from the matches themselves
     Column("state", Text, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
+    # an unmatched credit's references and number groups (matching.credit_lookup_keys): an
+    # invoice known later looks for the credits that may name it by these
+    Column("lookup_keys", ARRAY(Text)),
     PrimaryKeyConstraint("organization_id", "bank_reference"),
     Index("bank_transactions_by_state", "organization_id", "state", "imported_at"),
+    Index(
+        "bank_transactions_waiting",
+        "lookup_keys",
+        postgresql_using="gin",
+        postgresql_where=text("state = 'unmatched' AND lookup_keys IS NOT NULL"),
+    ),
 )
 
 matches = Table(
