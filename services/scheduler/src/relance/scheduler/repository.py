@@ -186,9 +186,15 @@ async def save_suggestion(
 
 # Firing
 
+# The due steps come from the partial index steps_to_fire in fire_at order, and the scan
+# stops at the LIMIT: the steps planned later are never read. `decided` is MATERIALIZED so
+# that the catch-up EXISTS runs once per step (inlined, it ran once per use); `due` reads
+# invoice_id and position from the locked rows itself, so no second lookup of each step.
+# Above about 5,000 steps PostgreSQL plans this as a full scan of steps instead: hence the
+# cap on FIRING_BATCH_SIZE (BENCHMARKS.md, section 6).
 CLAIM_DUE_STEPS = """
     WITH due AS (
-        SELECT id FROM steps
+        SELECT id, invoice_id, position FROM steps
         WHERE fire_at <= $1
         ORDER BY fire_at
         LIMIT $2
@@ -197,11 +203,11 @@ CLAIM_DUE_STEPS = """
     decided AS MATERIALIZED (
         SELECT due.id, EXISTS (
             SELECT 1 FROM steps AS later
-            WHERE later.invoice_id = step.invoice_id AND later.position > step.position
+            WHERE later.invoice_id = due.invoice_id AND later.position > due.position
               AND (later.fire_at <= $1 OR later.fired_at IS NOT NULL
                    OR later.status IN ('sent', 'failed'))
         ) AS superseded
-        FROM due JOIN steps AS step ON step.id = due.id
+        FROM due
     )
     UPDATE steps SET
         fire_at = NULL,
