@@ -48,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -747,9 +746,9 @@ async def run_burst(
 
 
 def claim_sql() -> str:
-    """``repository.CLAIM_DUE_STEPS`` with asyncpg's $n parameters (now, limit, reason)."""
-    numbers = {"now": "$1", "limit": "$2", "skip_reason": "$3"}
-    return re.sub(r"(?<!:):(\w+)", lambda m: numbers[m.group(1)], str(repo.CLAIM_DUE_STEPS))
+    """``repository.CLAIM_DUE_STEPS``, whose parameters are asyncpg's $1 = now, $2 = limit,
+    $3 = the skip reason."""
+    return repo.CLAIM_DUE_STEPS
 
 
 @dataclass

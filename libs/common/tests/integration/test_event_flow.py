@@ -33,7 +33,8 @@ from relance.common.events import (
     to_record,
 )
 from relance.common.kafka import EventConsumer, EventProducer
-from relance.common.outbox import OutboxRelay, add_event
+from relance.common.outbox import _RELAY_LOCK_KEY, OutboxRelay, add_event
+from relance.common.partitioning import partition_for
 from relance.common.tables import dead_letters, inbox, outbox
 from relance.devstack.broker import EmbeddedBroker
 from relance.devstack.testing import read_events
@@ -262,6 +263,39 @@ async def test_order_per_invoice_holds_across_many_events(db, broker, producer):
         assert seen == list(range(per_invoice)), f"events of invoice {invoice} out of order"
 
 
+async def test_the_relay_puts_each_event_on_the_broker_as_to_record_makes_it(db, broker, producer):
+    events = [numbered(uuid.uuid4(), seq) for seq in range(5)]
+    await commit_events(db, events)
+
+    assert await drain(OutboxRelay(db, producer)) == len(events)
+
+    expected = {str(event.id): to_record(event) for event in events}
+    partitions = len(await producer._require().partitions_for(TOPIC))
+    seen = {}
+    for record in await topic_records(broker):
+        ce_id = dict(record.headers)["ce_id"].decode()
+        if ce_id in expected:
+            seen[ce_id] = record
+    assert seen.keys() == expected.keys()
+    for ce_id, record in seen.items():
+        assert record.key == expected[ce_id].key
+        assert record.value == expected[ce_id].value
+        assert sorted(record.headers) == sorted(expected[ce_id].headers)
+        assert record.partition == partition_for(record.key, partitions)
+
+
+async def test_a_relay_publishes_nothing_while_another_holds_the_outbox(db, producer):
+    await commit_events(db, [numbered(uuid.uuid4(), 1), numbered(uuid.uuid4(), 1)])
+
+    async with db.transaction() as other:  # another replica's relay, mid-batch
+        await other.execute(select(func.pg_advisory_xact_lock(_RELAY_LOCK_KEY)))
+        assert await OutboxRelay(db, producer).publish_batch() == 0
+        assert await count(db, outbox) == 2
+
+    assert await drain(OutboxRelay(db, producer)) == 2
+    assert await count(db, outbox) == 0
+
+
 async def test_poison_messages_are_parked_and_the_next_message_is_processed(db, broker, producer):
     good = numbered(uuid.uuid4(), 7)
     valid = to_record(good)
@@ -418,6 +452,22 @@ async def end_offset_total(broker: EmbeddedBroker) -> int:
         while batch := await consumer.getmany(timeout_ms=1000):
             total += sum(len(records) for records in batch.values())
         return total
+    finally:
+        await consumer.stop()
+
+
+async def topic_records(broker: EmbeddedBroker) -> list[Any]:
+    """Every record of the topic, read from the beginning."""
+    consumer = AIOKafkaConsumer(
+        TOPIC, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        records = []
+        while batch := await consumer.getmany(timeout_ms=1000):
+            for part in batch.values():
+                records.extend(part)
+        return records
     finally:
         await consumer.stop()
 

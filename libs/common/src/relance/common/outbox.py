@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, bindparam, delete, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.db import Database
@@ -59,6 +60,26 @@ def outbox_row(event: Event[Any]) -> dict[str, Any]:
         "value": record.value,
         "headers": {name: value.decode() for name, value in record.headers},
     }
+
+
+# The lock is tried once (an uncorrelated subquery): another relay holding it gets no rows.
+_READ_BATCH = """
+    SELECT id, event_type, topic, key, value, headers::text FROM outbox
+    WHERE (SELECT pg_try_advisory_xact_lock($1))
+    ORDER BY id
+    LIMIT $2
+"""
+_DELETE_PUBLISHED = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+
+
+def _records(rows: list[Any]) -> list[KafkaRecord]:
+    """The Kafka records of outbox rows (id, event_type, topic, key, value, headers as JSON
+    text), in their order. The headers of the whole batch are parsed as one JSON document."""
+    headers = json.loads("[" + ",".join([row[5] for row in rows]) + "]")
+    return [
+        KafkaRecord(row[2], row[3], row[4], [(name, text.encode()) for name, text in pairs.items()])
+        for row, pairs in zip(rows, headers, strict=True)
+    ]
 
 
 class OutboxRelay:
@@ -105,44 +126,20 @@ class OutboxRelay:
                 await listener
 
     async def publish_batch(self) -> int:
-        """Publish up to one batch of the oldest rows; return how many were published."""
-        async with self._database.transaction() as session:
-            locked = await session.scalar(select(func.pg_try_advisory_xact_lock(_RELAY_LOCK_KEY)))
-            if not locked:
-                return 0
-            rows = (
-                await session.execute(
-                    select(
-                        outbox.c.id,
-                        outbox.c.event_type,
-                        outbox.c.topic,
-                        outbox.c.key,
-                        outbox.c.value,
-                        outbox.c.headers,
-                    )
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+        """Publish up to one batch of the oldest rows; return how many were published.
+
+        On asyncpg's own connection: the relay handles every row of every service, and
+        SQLAlchemy's work per row (and the JSONB headers decoded one row at a time) cost more
+        than the statements. One statement takes the lock and reads the batch, one deletes it.
+        """
+        async with self._database.driver_connection() as connection, connection.transaction():
+            rows = await connection.fetch(_READ_BATCH, _RELAY_LOCK_KEY, self._batch_size)
             if not rows:
-                return 0
-            await self._producer.send_many(
-                KafkaRecord(
-                    topic=row.topic,
-                    key=row.key,
-                    value=row.value,
-                    headers=[(name, value.encode()) for name, value in row.headers.items()],
-                )
-                for row in rows
-            )
+                return 0  # nothing waits, or another relay holds the lock
+            await self._producer.send_many(_records(rows))
             # one array parameter: rendering 2,000 IN parameters cost more than the delete
-            await session.execute(
-                delete(outbox).where(
-                    outbox.c.id == func.any(bindparam("ids", type_=ARRAY(BigInteger)))
-                ),
-                {"ids": [row.id for row in rows]},
-            )
-        for event_type, count in Counter(row.event_type for row in rows).items():
+            await connection.execute(_DELETE_PUBLISHED, [row[0] for row in rows])
+        for event_type, count in Counter(row[1] for row in rows).items():
             EVENTS_PRODUCED.labels(event_type).inc(count)
         self.published += len(rows)
         return len(rows)

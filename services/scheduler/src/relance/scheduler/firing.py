@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
-from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from relance.common.clock import Clock
 from relance.common.db import Database
-from relance.common.events import Event
-from relance.common.events.reminder_events import ReminderDue
-from relance.common.events.types import StepKind
 from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
-from relance.common.outbox import add_events
 from relance.scheduler import repository as repo
+from relance.scheduler.due_events import due_rows
 from relance.scheduler.handlers import SOURCE, publish_plan
 
 log = get_logger(__name__)
@@ -90,14 +85,19 @@ class StepFiring:
             if not claimed:
                 return 0
             # claimed oldest first: the first row is the latest of the batch
-            FIRE_LAG.observe(max((now - claimed[0].due_at).total_seconds(), 0.0))
-            fired = [row for row in claimed if not row.superseded]
-            await add_events(session, [due_event(row, now) for row in fired])
-            skipped_invoices = {row.invoice_id: row for row in claimed if row.superseded}
+            FIRE_LAG.observe(max((now - claimed[0]["due_at"]).total_seconds(), 0.0))
+            fired = [row for row in claimed if not row["superseded"]]
+            await repo.write_due_events(
+                session,
+                due_rows(
+                    fired, now, source=SOURCE, traceparents=[row["traceparent"] for row in fired]
+                ),
+            )
+            skipped_invoices = {row["invoice_id"]: row for row in claimed if row["superseded"]}
             for row in skipped_invoices.values():
                 # skipped steps change the plan a person sees: publish it again
                 await publish_plan(
-                    session, row.invoice_id, organization_id=row.organization_id, at=now
+                    session, row["invoice_id"], organization_id=row["organization_id"], at=now
                 )
         STEPS_FIRED.inc(len(fired))
         STEPS_SKIPPED.inc(len(claimed) - len(fired))
@@ -110,19 +110,3 @@ class StepFiring:
         if next_at is None:
             return self._poll_seconds
         return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
-
-
-def due_event(row: Any, now: datetime) -> Event[ReminderDue]:
-    return Event.new(
-        ReminderDue(
-            invoice_id=row.invoice_id,
-            step_id=row.id,
-            kind=StepKind(row.kind),
-            severity=row.severity,
-            scheduled_for=row.scheduled_for,
-        ),
-        source=SOURCE,
-        organization_id=row.organization_id,
-        time=now,
-        traceparent=row.traceparent,
-    )

@@ -8,10 +8,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.common.outbox import CHANNEL as OUTBOX_CHANNEL
+from relance.scheduler.due_events import EVENT_TYPE, TOPIC, DueRows
 from relance.scheduler.tables import plans, steps, suggestions
 
 AnyRow = Row[Any]
@@ -183,50 +186,100 @@ async def save_suggestion(
 
 # Firing
 
-CLAIM_DUE_STEPS = text(
-    """
+# The due steps come from the partial index steps_to_fire in fire_at order, and the scan
+# stops at the LIMIT: the steps planned later are never read. `decided` is MATERIALIZED so
+# that the catch-up EXISTS runs once per step (inlined, it ran once per use); `due` reads
+# invoice_id and position from the locked rows itself, so no second lookup of each step.
+# Above about 5,000 steps PostgreSQL plans this as a full scan of steps instead: hence the
+# cap on FIRING_BATCH_SIZE (BENCHMARKS.md, section 6).
+CLAIM_DUE_STEPS = """
     WITH due AS (
-        SELECT id, fire_at FROM steps
-        WHERE fire_at <= :now
+        SELECT id, invoice_id, position, fire_at FROM steps
+        WHERE fire_at <= $1
         ORDER BY fire_at
-        LIMIT :limit
+        LIMIT $2
         FOR UPDATE SKIP LOCKED
     ),
     decided AS MATERIALIZED (
         SELECT due.id, due.fire_at, EXISTS (
             SELECT 1 FROM steps AS later
-            WHERE later.invoice_id = step.invoice_id AND later.position > step.position
-              AND (later.fire_at <= :now OR later.fired_at IS NOT NULL
+            WHERE later.invoice_id = due.invoice_id AND later.position > due.position
+              AND (later.fire_at <= $1 OR later.fired_at IS NOT NULL
                    OR later.status IN ('sent', 'failed'))
         ) AS superseded
-        FROM due JOIN steps AS step ON step.id = due.id
+        FROM due
     )
     UPDATE steps SET
         fire_at = NULL,
-        fired_at = CASE WHEN decided.superseded THEN NULL ELSE :now END,
+        fired_at = CASE WHEN decided.superseded THEN NULL ELSE $1 END,
         status = CASE WHEN decided.superseded THEN 'skipped' ELSE steps.status END,
-        reason = CASE WHEN decided.superseded THEN :skip_reason ELSE steps.reason END
+        reason = CASE WHEN decided.superseded THEN $3 ELSE steps.reason END
     FROM decided
     WHERE steps.id = decided.id
     RETURNING steps.id, steps.organization_id, steps.invoice_id, steps.kind, steps.severity,
               steps.scheduled_for, steps.traceparent, decided.fire_at AS due_at,
               decided.superseded
-    """
-)
+"""
 CATCH_UP_REASON = "a later step was due at the same time: only the latest is sent"
 
+# one statement writes a batch of reminder.due rows (one array per column) and wakes the relay
+INSERT_DUE_EVENTS = """
+    WITH written AS (
+        INSERT INTO outbox (event_id, event_type, topic, key, value, headers)
+        SELECT due.event_id, $1, $2, due.key, due.value, due.headers::jsonb
+        FROM unnest($3::uuid[], $4::bytea[], $5::bytea[], $6::text[])
+             AS due(event_id, key, value, headers)
+    )
+    SELECT pg_notify($7, '')
+"""
 
-async def claim_due_steps(session: AsyncSession, now: datetime, limit: int) -> list[AnyRow]:
+
+async def driver_in_transaction(session: AsyncSession) -> asyncpg.Connection:
+    """asyncpg's own connection under ``session``, inside the session's transaction.
+
+    For the firing loop's statements, where SQLAlchemy's work per row costs more than the
+    database's. SQLAlchemy begins its transaction on the server only at its first statement,
+    so one is run first if none has been: otherwise each asyncpg statement would commit on
+    its own.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():
+        await connection.exec_driver_sql("SELECT 1")
+    return driver
+
+
+async def claim_due_steps(session: AsyncSession, now: datetime, limit: int) -> list[asyncpg.Record]:
     """Take up to ``limit`` due steps that no other replica holds, in one statement.
 
     A due step with a later step of its invoice also due (or already gone) is ``skipped``
     instead (the catch-up rule: a customer never gets a burst of reminders). The others are
     marked fired; the caller writes their ``reminder.due`` in the same transaction.
     """
-    result = await session.execute(
-        CLAIM_DUE_STEPS, {"now": now, "limit": limit, "skip_reason": CATCH_UP_REASON}
+    connection = await driver_in_transaction(session)
+    rows: list[asyncpg.Record] = await connection.fetch(
+        CLAIM_DUE_STEPS, now, limit, CATCH_UP_REASON
     )
-    return list(result.all())
+    return rows
+
+
+async def write_due_events(session: AsyncSession, rows: DueRows) -> None:
+    """Write the ``reminder.due`` rows to the outbox in the session's transaction, and
+    notify the relay (at commit)."""
+    if not len(rows):
+        return
+    connection = await driver_in_transaction(session)
+    await connection.execute(
+        INSERT_DUE_EVENTS,
+        EVENT_TYPE,
+        TOPIC,
+        rows.event_ids,
+        rows.keys,
+        rows.values,
+        rows.headers,
+        OUTBOX_CHANNEL,
+    )
 
 
 async def next_fire_at(session: AsyncSession) -> datetime | None:
