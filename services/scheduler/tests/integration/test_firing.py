@@ -173,6 +173,25 @@ async def test_two_replicas_fire_every_step_exactly_once(scheduler, clock):
     assert all(replica.fired > 0 for replica in replicas)  # both took part
 
 
+async def test_a_burst_claimed_by_several_transactions_at_once_sends_one_reminder_each(
+    scheduler, clock
+):
+    # 150 old invoices imported at once: due and escalation_1 are past for each of them
+    invoices = [
+        await scheduler.send(sent_at=at("2026-02-02 10:00"), due=date(2026, 2, 10), imported=True)
+        for _ in range(150)
+    ]
+    clock.set(at("2026-03-02 10:00"))
+    firing = StepFiring(scheduler.database, clock, batch_size=7, claims_in_flight=3)
+
+    await firing.fire_all_due()
+
+    sent = await scheduler.outbox("reminder.due")
+    assert Counter(event["invoice_id"] for event in sent) == {str(i): 1 for i in invoices}
+    assert {event["kind"] for event in sent} == {"escalation_2"}
+    assert await scheduler.fire_at(at("2026-03-02 10:00")) == []  # nothing left due
+
+
 async def drain(replica: StepFiring) -> None:
     claimed = 1
     while claimed:

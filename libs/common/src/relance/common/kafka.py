@@ -31,7 +31,7 @@ from relance.common.events import Event, KafkaRecord, PoisonMessage, from_record
 from relance.common.inbox import claim_event
 from relance.common.logging import bind_context, get_logger
 from relance.common.metrics import CONSUMER_LAG, EVENTS_CONSUMED
-from relance.common.partitioning import partition_for
+from relance.common.partitioning import partitions_for
 from relance.common.tables import dead_letters
 from relance.common.tracing import enabled as tracing_enabled
 from relance.common.tracing import resumed
@@ -115,15 +115,16 @@ class EventProducer:
         out one after the other, so each key keeps its order.
         """
         producer = self._require()
-        partition_counts: dict[str, int] = {}
-        by_partition: dict[tuple[str, int], list[KafkaRecord]] = defaultdict(list)
+        by_topic: dict[str, list[KafkaRecord]] = defaultdict(list)
         for record in records:
-            count = partition_counts.get(record.topic)
-            if count is None:
-                count = partition_counts[record.topic] = len(
-                    await producer.partitions_for(record.topic)
-                )
-            by_partition[(record.topic, partition_for(record.key, count))].append(record)
+            by_topic[record.topic].append(record)
+        by_partition: dict[tuple[str, int], list[KafkaRecord]] = defaultdict(list)
+        for topic, of_topic in by_topic.items():
+            count = len(await producer.partitions_for(topic))
+            # the keys of a batch are hashed together: one by one, hashing cost the relay more
+            partitions = partitions_for([record.key for record in of_topic], count)
+            for record, partition in zip(of_topic, partitions, strict=True):
+                by_partition[(topic, partition)].append(record)
         futures = []
         for (topic, partition), group in by_partition.items():
             batch = producer.create_batch()

@@ -24,6 +24,7 @@ async def fire_steps(runtime: Runtime) -> None:
         runtime.clock,
         batch_size=settings.firing_batch_size,
         poll_seconds=settings.firing_poll_seconds,
+        claims_in_flight=settings.firing_claims_in_flight,
     ).run()
 
 

@@ -46,10 +46,12 @@ class StepFiring:
         batch_size: int = 1000,
         poll_seconds: float = 1.0,
         retry_seconds: float = 1.0,
+        claims_in_flight: int = 1,
     ) -> None:
         self._database = database
         self._clock = clock
         self._batch_size = batch_size
+        self._claims_in_flight = claims_in_flight
         self._poll_seconds = poll_seconds
         self._retry_seconds = retry_seconds
         self._wake = asyncio.Event()
@@ -63,8 +65,7 @@ class StepFiring:
             while True:
                 self._wake.clear()
                 try:
-                    while await self.fire_due() == self._batch_size:
-                        pass
+                    await self.fire_all_due()
                     sleep = await self._seconds_to_next_step()
                 except asyncio.CancelledError:
                     raise
@@ -76,6 +77,21 @@ class StepFiring:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+
+    async def fire_all_due(self) -> None:
+        """Fire batches until one comes back short. When the first batch is full (a burst),
+        ``claims_in_flight`` transactions claim side by side, each on its own connection, as
+        that many replicas would: one claims while another writes or commits."""
+        if await self.fire_due() < self._batch_size:
+            return
+
+        async def drain() -> None:
+            while await self.fire_due() == self._batch_size:
+                pass
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self._claims_in_flight):
+                group.create_task(drain())
 
     async def fire_due(self) -> int:
         """Claim one batch of due steps and write what they cause; return how many."""
