@@ -18,7 +18,7 @@ from sqlalchemy import text
 from relance.common.clock import FrozenClock
 from relance.common.db import Database
 from relance.common.events import Event, Payload, payment_events
-from relance.common.events.invoice_events import InvoiceSent, PaymentReported
+from relance.common.events.invoice_events import InvoiceSent, InvoiceUpdated, PaymentReported
 from relance.common.events.organization_events import OrganizationSaved
 from relance.common.events.types import CustomerSnapshot, InvoiceSnapshot, OrganizationSnapshot
 from relance.common.inbox import claim_event
@@ -100,12 +100,15 @@ class Matcher:
         payment_reference: str | None = None,
         currency: str = "EUR",
         sent_days_ago: int = 30,
+        invoice_id: uuid.UUID | None = None,
+        announced_as: type[InvoiceSent] | type[InvoiceUpdated] = InvoiceSent,
     ) -> uuid.UUID:
-        """An invoice sent (``invoice.sent``), as invoice-api announces it."""
-        invoice_id = uuid.uuid4()
+        """An invoice sent (``invoice.sent``, or ``announced_as`` another event of the same
+        shape), as invoice-api announces it."""
+        invoice_id = invoice_id or uuid.uuid4()
         sent_at = self.clock.now() - timedelta(days=sent_days_ago)
         await self.apply(
-            InvoiceSent(
+            announced_as(
                 invoice_id=invoice_id,
                 organization=OrganizationSnapshot(id=self.org, name="Atelier Dupont"),
                 customer=CustomerSnapshot(

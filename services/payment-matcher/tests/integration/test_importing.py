@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 
+from relance.common.events.invoice_events import InvoiceUpdated
+
 REFERENCE = "RF18539007547034"
 
 
@@ -381,3 +383,17 @@ async def test_an_invoice_no_waiting_credit_names_leaves_them_unmatched(matcher)
     for reference in ("BNK-SALARY", "BNK-OTHER"):
         assert (await matcher.transaction(reference))["state"] == "unmatched"
     assert await matcher.events("payment.matched") == []
+
+
+async def test_a_late_update_of_a_paid_invoice_does_not_pay_it_again(matcher):
+    invoice = await matcher.invoice(number="FA-2026-0077")
+    await matcher.transactions(matcher.credit("BNK-A", "1200.00", remittance_info="FA-2026-0077"))
+    # the customer paid twice: the second transfer finds nothing open and waits
+    await matcher.transactions(matcher.credit("BNK-B", "1200.00", remittance_info="FA-2026-0077"))
+    assert (await matcher.transaction("BNK-B"))["state"] == "unmatched"
+
+    # an invoice.updated that invoice-api sent before it recorded the first payment
+    await matcher.invoice(number="FA-2026-0077", invoice_id=invoice, announced_as=InvoiceUpdated)
+
+    assert (await matcher.transaction("BNK-B"))["state"] == "unmatched"
+    assert len(await matcher.events("payment.matched")) == 1

@@ -31,7 +31,10 @@ async def on_invoice_changed(
     if invoice.sent_at is None:  # a draft is nobody's debt yet
         return
     org_id = event.organization_id
-    await repo.save_open_invoice(
+    # taken before any row: an import running now ends first (its credits are then seen
+    # below), and locks are always taken in the same order as an import takes them
+    await repo.lock_organization(session, org_id)
+    new = await repo.save_open_invoice(
         session,
         {
             "invoice_id": data.invoice_id,
@@ -48,8 +51,10 @@ async def on_invoice_changed(
     await repo.save_payer(
         session, org_id, customer.id, customer.name, [normalize_iban(i) for i in customer.ibans]
     )
-    if invoice.balance > 0:
-        # its payment may have come first: a credit that waits for it is matched now
+    if new and invoice.balance > 0:
+        # its payment may have come first: a credit that waits for it is matched now. Only
+        # for an invoice new here: a later invoice.updated may carry a balance older than
+        # this service's own matches, which must not be paid again
         await reconciling.match_waiting_credits(
             session, org_id, invoice.number, invoice.payment_reference, event.time
         )

@@ -198,6 +198,23 @@ def _match_all(
     return writer
 
 
+def _match_waiting(
+    waiting: Sequence[BankTransaction],
+    rows: tuple[Sequence[Any], Sequence[Any]],
+    org_id: UUID,
+    now: datetime,
+) -> _Writer:
+    book = open_book(*rows)
+    writer = _Writer(org_id, now)
+    for transaction in waiting:
+        match = book.match(_credit(transaction))
+        if match.state == "matched":
+            book.settle(match.candidates[0].allocations)
+        if match.state != "unmatched":
+            writer.add_found_at_last(transaction, match)
+    return writer
+
+
 def _credit(transaction: BankTransaction) -> Credit:
     return Credit(
         amount=transaction.amount,
@@ -332,25 +349,19 @@ async def match_waiting_credits(
     imported, or it was imported from elsewhere after the statement): the organization's
     unmatched credits that quote its reference or number are matched again, against the
     whole book as an import would, so that a customer who has paid is not reminded.
-    Returns how many found their invoices. Costs a query when no credit names the invoice;
-    the book is loaded only when one does."""
+    Returns how many found their invoices. Costs one indexed query when no credit names the
+    invoice; the book is loaded, and matched in a thread, only when one does."""
     keys = sorted(invoice_lookup_keys(number, payment_reference))
-    if not keys or not await repo.waiting_credits(session, org_id, keys):
+    if not keys:
         return 0
-    await repo.lock_organization(session, org_id)
-    waiting = [  # read again under the lock: an import may have just matched them
+    await repo.lock_organization(session, org_id)  # the caller's lock already, usually
+    waiting = [
         BankTransaction(**dict(row)) for row in await repo.waiting_credits(session, org_id, keys)
     ]
-    book = open_book(
-        await repo.open_invoices_of(session, org_id), await repo.payers_of(session, org_id)
-    )
-    writer = _Writer(org_id, now)
-    for transaction in waiting:
-        match = book.match(_credit(transaction))
-        if match.state == "matched":
-            book.settle(match.candidates[0].allocations)
-        if match.state != "unmatched":
-            writer.add_found_at_last(transaction, match)
+    if not waiting:
+        return 0
+    rows = (await repo.open_invoices_of(session, org_id), await repo.payers_of(session, org_id))
+    writer = await asyncio.to_thread(_match_waiting, waiting, rows, org_id, now)
     await writer.flush(session)
     for state in ("matched", "suggested"):
         BANK_TRANSACTIONS_FOUND_LATER.labels(state).inc(writer.counts[state])

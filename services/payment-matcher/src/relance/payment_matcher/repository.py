@@ -28,16 +28,18 @@ AnyRow = Row[Any]
 # The copy of invoices and customers, from invoice events
 
 
-async def save_open_invoice(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Insert or replace the invoice's copy (``values`` has every column)."""
+async def save_open_invoice(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert or replace the invoice's copy (``values`` has every column); whether it is new
+    to this service."""
     statement = upsert(open_invoices).values(**values)
-    await session.execute(
+    result = await session.execute(
         statement.on_conflict_do_update(
             index_elements=[open_invoices.c.invoice_id],
             set_={k: statement.excluded[k] for k in values if k != "invoice_id"},
             where=open_invoices.c.organization_id == values["organization_id"],
-        )
+        ).returning(text("xmax = 0"))  # PostgreSQL's way to tell an insert from an update
     )
+    return bool(result.scalar())
 
 
 async def set_balance(
