@@ -100,8 +100,9 @@ class StepFiring:
             claimed = await repo.claim_due_steps(session, now, self._batch_size)
             if not claimed:
                 return 0
-            # claimed oldest first: the first row is the latest of the batch
-            FIRE_LAG.observe(max((now - claimed[0]["due_at"]).total_seconds(), 0.0))
+            # the batch's oldest step says how late the batch fired
+            oldest = min(row["due_at"] for row in claimed)
+            FIRE_LAG.observe(max((now - oldest).total_seconds(), 0.0))
             fired = [row for row in claimed if not row["superseded"]]
             await repo.write_due_events(
                 session,
