@@ -121,8 +121,10 @@ def use_provider(provider: Any) -> None:
 
 def shutdown_tracing() -> None:
     """Send the spans still buffered: called when the service stops."""
+    global _provider
     if _provider is not None:
         _provider.shutdown()
+        _provider = None
 
 
 def enabled() -> bool:

@@ -29,7 +29,8 @@ def openapi_document(service_package: str) -> dict[str, Any]:
     from relance.common.service import create_app
 
     spec = importlib.import_module(f"{service_package}.app").SPEC
-    document: dict[str, Any] = create_app(spec, spec.settings_cls()).openapi()
+    # the settings' defaults, not the environment's: the documents are the same everywhere
+    document: dict[str, Any] = create_app(spec, spec.settings_cls.model_construct()).openapi()
     return document
 
 
