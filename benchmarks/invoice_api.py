@@ -263,7 +263,9 @@ def serve(kind: str, port: int, database_url: str, profile: Path | None) -> None
 
         app.add_api_route("/_bench/profile/start", start_profile, methods=["POST"])
         app.add_api_route("/_bench/profile/stop", stop_profile, methods=["POST"])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    # the asyncio loop, as `serve` runs it: uvicorn would take uvloop, which the dev tools
+    # bring in (pgqueuer) and a production install lacks, for both apps otherwise
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, loop="asyncio")
 
 
 class Server:
