@@ -178,40 +178,28 @@ async def import_transactions(
 
 
 def _match_all(
-    fresh: Sequence[BankTransaction],
+    transactions: Sequence[BankTransaction],
     rows: tuple[Sequence[Any], Sequence[Any]],
     org_id: UUID,
     now: datetime,
+    *,
+    waiting: bool = False,
 ) -> _Writer:
+    """Match each credit against the book, oldest first, each seeing the balances the
+    previous ones left. ``waiting``: unmatched credits of earlier imports, of which only
+    those the book now explains are recorded; otherwise every transaction is new."""
     book = open_book(*rows) if rows[0] else OpenBook()
     writer = _Writer(org_id, now)
-    for done, transaction in enumerate(fresh, start=1):
-        if transaction.amount > 0:
-            match = book.match(_credit(transaction))
-            if match.state == "matched":
-                book.settle(match.candidates[0].allocations)
-            writer.add(transaction, match)
-        else:
-            writer.add(transaction, None)
-        if done % PROGRESS_EVERY == 0:
-            log.info("matching bank transactions", done=done, of=len(fresh))
-    return writer
-
-
-def _match_waiting(
-    waiting: Sequence[BankTransaction],
-    rows: tuple[Sequence[Any], Sequence[Any]],
-    org_id: UUID,
-    now: datetime,
-) -> _Writer:
-    book = open_book(*rows)
-    writer = _Writer(org_id, now)
-    for transaction in waiting:
-        match = book.match(_credit(transaction))
-        if match.state == "matched":
+    for done, transaction in enumerate(transactions, start=1):
+        match = book.match(_credit(transaction)) if transaction.amount > 0 else None
+        if match is not None and match.state == "matched":
             book.settle(match.candidates[0].allocations)
-        if match.state != "unmatched":
+        if not waiting:
+            writer.add(transaction, match)
+        elif match is not None and match.state != "unmatched":
             writer.add_found_at_last(transaction, match)
+        if done % PROGRESS_EVERY == 0:
+            log.info("matching bank transactions", done=done, of=len(transactions))
     return writer
 
 
@@ -361,7 +349,7 @@ async def match_waiting_credits(
     if not waiting:
         return 0
     rows = (await repo.open_invoices_of(session, org_id), await repo.payers_of(session, org_id))
-    writer = await asyncio.to_thread(_match_waiting, waiting, rows, org_id, now)
+    writer = await asyncio.to_thread(_match_all, waiting, rows, org_id, now, waiting=True)
     await writer.flush(session)
     for state in ("matched", "suggested"):
         BANK_TRANSACTIONS_FOUND_LATER.labels(state).inc(writer.counts[state])
