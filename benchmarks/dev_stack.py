@@ -226,6 +226,18 @@ def measure_memory(run: DevProcess) -> list[ServiceMemory]:
     return memory
 
 
+def tear_down(current: DevProcess | None, data_dir: Path, workdir: Path) -> bool:
+    """Stop the stack if it still runs, end a PostgreSQL it left behind, delete the run's
+    folder; False when something had been left running."""
+    if current is not None:
+        current.stop()
+    leftovers = postgres_leftovers(data_dir)
+    if leftovers:
+        end_processes(leftovers)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return not leftovers
+
+
 def run() -> bool:
     """Run the benchmark and print its figures; False if the stack did not start or stop."""
     print(f"== make dev: start time and idle memory ({os.cpu_count()} CPUs) ==", flush=True)
@@ -289,11 +301,5 @@ def run() -> bool:
         if current is not None:
             print(current.tail(), flush=True)
     finally:
-        if current is not None:
-            current.stop()
-        leftovers = postgres_leftovers(data_dir)
-        if leftovers:
-            ok = False
-            end_processes(leftovers)
-        shutil.rmtree(workdir, ignore_errors=True)
+        ok = tear_down(current, data_dir, workdir) and ok
     return ok

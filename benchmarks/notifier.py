@@ -78,9 +78,7 @@ from benchmarks.stack import (
     CatcherProcess,
     ServiceProcess,
     caught_headers,
-    end_processes,
     message_ids,
-    postgres_leftovers,
 )
 from relance.common.clock import SystemClock, local_today
 from relance.common.db import Database
@@ -781,13 +779,7 @@ def run_send_latency(count: int = DEFAULT_SEND_INVOICES, rate: float = DEFAULT_S
         if current is not None:
             print(current.tail(), flush=True)
     finally:
-        if current is not None:
-            current.stop()
-        leftovers = postgres_leftovers(data_dir)
-        if leftovers:
-            ok = False
-            end_processes(leftovers)
-        shutil.rmtree(workdir, ignore_errors=True)
+        ok = dev_stack.tear_down(current, data_dir, workdir) and ok
     return ok
 
 
