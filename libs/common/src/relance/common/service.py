@@ -25,6 +25,7 @@ from fastapi import APIRouter, FastAPI
 
 from relance.common.clock import Clock, SystemClock
 from relance.common.db import Database
+from relance.common.errors import DATABASE_ERROR_HANDLERS
 from relance.common.health import RequestContextMiddleware, platform_router
 from relance.common.kafka import EventConsumer, EventProducer, Handler
 from relance.common.logging import configure_logging, get_logger
@@ -178,7 +179,7 @@ def create_app(
     app.include_router(
         platform_router({"database": runtime.database.ping, "broker": runtime.check_broker})
     )
-    for exception, handler in spec.exception_handlers.items():
+    for exception, handler in {**DATABASE_ERROR_HANDLERS, **spec.exception_handlers}.items():
         app.add_exception_handler(exception, handler)
     return app
 

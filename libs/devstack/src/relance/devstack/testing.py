@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from relance.common.db import Database
+from relance.common.db import Database, asyncpg_dsn
 from relance.common.events import TOPICS, Event, from_record
 from relance.common.kafka import ensure_topics
 from relance.common.migrations import upgrade
@@ -147,3 +147,29 @@ def metric_value(exposition: str, name: str, **labels: str) -> float:
             if sample.name == name and sample.labels == labels:
                 return float(sample.value)
     return 0.0
+
+
+async def fail_at_commit(database_url: str, table: str, *, sqlstate: str | None = None) -> None:
+    """From now on, every transaction that writes ``table`` fails when it commits, as a
+    deferred constraint does: with the SQLSTATE ``sqlstate`` (for example ``40001``, a
+    serialization failure), or, without one, by its server process being terminated at
+    that moment (a lost connection). Everything the route did before went well."""
+    failure = (
+        f"RAISE EXCEPTION 'refused at commit' USING ERRCODE = '{sqlstate}';"
+        if sqlstate
+        else "PERFORM pg_terminate_backend(pg_backend_pid());"
+    )
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION relance_test_refuse_at_commit() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN {failure} RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER relance_test_refuse_at_commit
+                AFTER INSERT OR UPDATE OR DELETE ON {table}
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+                EXECUTE FUNCTION relance_test_refuse_at_commit();
+            """
+        )
+    finally:
+        await connection.close()
