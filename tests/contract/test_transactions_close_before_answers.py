@@ -31,7 +31,7 @@ def yielding_dependencies(dependant: Dependant) -> Iterator[Dependant]:
 def test_no_route_commits_after_its_answer(spec: ServiceSpec):
     routes = [r for router in spec.routers for r in router.routes if isinstance(r, APIRoute)]
     late = [
-        f"{sorted(route.methods)} {route.path}: {getattr(dep.call, '__name__', dep.call)}"
+        f"{sorted(route.methods or ())} {route.path}: {getattr(dep.call, '__name__', dep.call)}"
         for route in routes
         for dep in yielding_dependencies(route.dependant)
         if dep.scope != "function"
