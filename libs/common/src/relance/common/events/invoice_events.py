@@ -60,3 +60,14 @@ class InvoiceHandedToCollection(
     InvoicePayload, event_type="invoice.handed_to_collection", topic=TOPIC
 ):
     handed_at: datetime
+
+
+class InvoiceStatusChanged(InvoicePayload, event_type="invoice.status_changed", topic=TOPIC):
+    """The calendar alone changed the invoice's status: its due date passed (``not_due`` →
+    ``to_collect``), or the grace of a scheduled payment ended with the balance still open.
+    Sent once per change, at the organization's midnight of the day it starts. Changes a
+    fact causes (a payment, a schedule, a collection) are told by that fact's own event."""
+
+    status: str
+    previous_status: str
+    changed_at: datetime
