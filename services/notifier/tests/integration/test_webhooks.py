@@ -18,8 +18,16 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
-from relance.common.events.invoice_events import PaymentReported
+from relance.common.events.invoice_events import (
+    InvoiceHandedToCollection,
+    InvoiceStatusChanged,
+    PaymentReported,
+    PaymentScheduled,
+    RemindersSuspended,
+)
+from relance.common.events.payment_events import PaymentMatched, PaymentSuggested
 from relance.devstack.ports import free_port
+from relance.notifier.partners import WEBHOOK_TYPES
 from relance.notifier.webhooks import WebhookDelivery
 
 from ..conftest import NOW
@@ -106,6 +114,57 @@ async def test_a_partner_receives_signed_messages_it_subscribed_to(notifier, api
         ("invoice.sent", "delivered", 204),
         ("invoice.paid", "delivered", 204),
     }
+
+
+async def test_every_message_about_an_invoice_names_it_as_the_partner_knows_it(
+    notifier, api, partner
+):
+    """Whatever the message type, its data carries the invoice's number and external_id."""
+    await subscribe(api, partner.url("ok"), list(WEBHOOK_TYPES))
+    named = {
+        await notifier.invoice(number="FA-2026-0101", external_id="erp-101"): (
+            "FA-2026-0101",
+            "erp-101",
+        ),
+        await notifier.invoice(number="FA-2026-0102", external_id=None, email=None): (
+            "FA-2026-0102",
+            None,
+        ),
+    }
+    paid_in_the_end, no_email = named
+    await notifier.apply(notifier.due(paid_in_the_end))  # emailed: reminder.sent
+    await notifier.apply(notifier.due(no_email))  # no address: reminder.failed
+    await notifier.send_all()
+    match = {
+        "match_id": uuid.uuid4(),
+        "bank_reference": "VIR FA-2026-0101",
+        "amount": Decimal("200.00"),
+        "currency": "EUR",
+        "booked_on": NOW.date(),
+    }
+    for data in (
+        InvoiceStatusChanged(
+            invoice_id=no_email, status="to_collect", previous_status="not_due", changed_at=NOW
+        ),
+        PaymentScheduled(invoice_id=no_email, planned_on=NOW.date()),
+        InvoiceHandedToCollection(invoice_id=no_email, handed_at=NOW),
+        RemindersSuspended(invoice_id=no_email, suspended_at=NOW),
+        PaymentSuggested(invoice_id=paid_in_the_end, confidence=0.7, **match),
+        PaymentMatched(invoice_id=paid_in_the_end, **match),
+        full_payment(paid_in_the_end),
+    ):
+        await notifier.apply(data)
+    async with httpx.AsyncClient(timeout=2) as client:
+        await WebhookDelivery(notifier.database, notifier.clock).deliver_all_due(client)
+
+    bodies = partner.bodies("ok")
+    assert {b["type"] for b in bodies} == set(WEBHOOK_TYPES)
+    for body in bodies:
+        data = body["data"]
+        assert (data["number"], data["external_id"]) == named[uuid.UUID(data["invoice_id"])], body
+    (calendar,) = [b for b in bodies if b["data"].get("previous_status") == "not_due"]
+    assert calendar["type"] == "invoice.status_changed"
+    assert calendar["data"]["status"] == "to_collect"
 
 
 async def test_a_failing_partner_is_retried_with_backoff_then_kept_for_replay(
