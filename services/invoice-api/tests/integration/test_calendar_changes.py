@@ -12,7 +12,7 @@ from relance.common.calendar import BusinessCalendar
 from relance.common.clock import start_of_local_day
 from relance.common.db import Database
 from relance.common.events import invoice_events
-from relance.devstack.testing import read_events
+from relance.devstack.testing import read_events, wait_for_events
 from relance.invoice_api.calendar_changes import CalendarChanges
 
 
@@ -152,3 +152,40 @@ async def test_a_due_date_moved_later_moves_the_change_with_it(api, broker):
     finally:
         await database.dispose()
     assert change.data.changed_at == start_of_local_day(date(2026, 5, 1), "Europe/Paris")
+
+
+async def test_a_due_date_moved_into_the_past_is_announced_at_once_and_only_then(api, broker):
+    await api.as_new_organization()
+    invoice = await api.sent_invoice(due_date="2026-03-31")
+    api.clock.set(datetime(2026, 3, 20, 9, 0, tzinfo=UTC))
+    moved = await api.patch(f"/v1/invoices/{invoice['id']}", {"due_date": "2026-03-15"})
+    assert moved.json()["status"] == "to_collect"
+    (change,) = await status_changes(broker)
+    assert (change.data.previous_status, change.data.status) == ("not_due", "to_collect")
+    assert change.data.changed_at == api.clock.now()
+    api.clock.set(datetime(2026, 4, 2, 9, 0, tzinfo=UTC))  # past the old due date: no more
+    other, database = replica(api)
+    try:
+        assert await other.announce_due() == 0
+    finally:
+        await database.dispose()
+    events = await read_events(broker.bootstrap_servers, invoice_events.TOPIC)
+    assert len([e for e in events if e.type == "invoice.status_changed"]) == 1
+
+
+async def test_a_payment_tells_the_status_it_leaves_by_the_status_rules(api, broker):
+    await api.as_new_organization()
+    invoice = await api.sent_invoice(due_date="2026-03-31")
+    scheduled = await api.post(
+        f"/v1/invoices/{invoice['id']}/payment-schedule", {"planned_on": "2026-03-20"}
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    for amount in ("200.00", "1000.00"):
+        paid = await api.post(
+            f"/v1/invoices/{invoice['id']}/payments", {"amount": amount, "paid_on": "2026-03-02"}
+        )
+        assert paid.status_code == 201, paid.text
+    # invoice.sent, payment.scheduled and the two payment.reported
+    events = await wait_for_events(broker.bootstrap_servers, invoice_events.TOPIC, 4)
+    # a part payment while a payment is announced leaves it scheduled, not partially paid
+    assert [e.data.status for e in events if e.type == "payment.reported"] == ["scheduled", "paid"]

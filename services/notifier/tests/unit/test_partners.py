@@ -57,6 +57,12 @@ def test_a_part_payment_is_a_status_change_only():
     assert (kind, data["status"]) == ("invoice.status_changed", "partially_paid")
 
 
+def test_a_payment_tells_the_status_the_invoice_api_says_it_leaves():
+    part = payment("400.00").model_copy(update={"status": "scheduled"})
+    [(kind, data)] = partner_messages(event(part))
+    assert (kind, data["status"]) == ("invoice.status_changed", "scheduled")
+
+
 def test_a_failed_email_is_a_failed_reminder_with_its_reason():
     failed = EmailFailed(
         invoice_id=uuid.uuid4(),

@@ -22,6 +22,7 @@ from relance.common.events import Event, Payload
 from relance.common.events.invoice_events import (
     InvoiceHandedToCollection,
     InvoiceSent,
+    InvoiceStatusChanged,
     InvoiceUpdated,
     PaymentReported,
     PaymentScheduled,
@@ -258,13 +259,29 @@ async def require_invoice(
 
 
 async def track_status(
-    session: AsyncSession, tenant: Tenant, invoice_id: UUID, row: AnyRow | None = None
+    session: AsyncSession,
+    tenant: Tenant,
+    invoice_id: UUID,
+    row: AnyRow | None = None,
+    *,
+    announce: bool = False,
 ) -> None:
     """After a change of the invoice's facts (``row``: as it is now, if already read): store
-    the status that change's event tells, and when the calendar next changes it."""
+    its status as told, and when the calendar next changes it. The change's own event tells
+    the new status, unless ``announce``: then a status that differs from the one last told
+    gets its ``invoice.status_changed`` (a due date moved into the past, say)."""
     row = row or await require_invoice(session, tenant, invoice_id)
-    values = tracking(status_facts(row), tenant.today(), tenant.org.timezone).values()
-    await repo.update_invoice(session, tenant.id, invoice_id, values)
+    after = tracking(status_facts(row), tenant.today(), tenant.org.timezone)
+    await repo.update_invoice(session, tenant.id, invoice_id, after.values())
+    before = row.status_announced
+    if announce and before is not None and before != after.status_announced:
+        changed = InvoiceStatusChanged(
+            invoice_id=invoice_id,
+            status=after.status_announced,
+            previous_status=before,
+            changed_at=tenant.now(),
+        )
+        await add_events(session, [tenant.event(changed)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,7 +470,7 @@ async def update_invoice(
         previous = row.due_date if "due_date" in changes else None
         await announce_updates(session, tenant, [invoice_id], previous_due=previous)
         if previous is not None:
-            await track_status(session, tenant, invoice_id)
+            await track_status(session, tenant, invoice_id, announce=True)
 
 
 # Payments
@@ -534,6 +551,7 @@ async def record_payment(
                     total=snapshot.total,
                     paid=snapshot.paid,
                     balance=snapshot.balance,
+                    status=after.status,
                 )
             )
         ],

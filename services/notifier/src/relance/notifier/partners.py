@@ -68,9 +68,9 @@ def partner_messages(event: Event[Any]) -> list[tuple[str, dict[str, Any]]]:
                 )
             ]
         case PaymentReported():
-            status = "paid" if data.balance <= 0 else "partially_paid"
+            status = data.status or ("paid" if data.balance <= 0 else "partially_paid")
             messages = [("invoice.status_changed", {**fields, "status": status})]
-            if status == "paid":
+            if data.balance <= 0:
                 messages.append(("invoice.paid", fields))
             return messages
         case PaymentScheduled():

@@ -44,6 +44,9 @@ class PaymentReported(InvoicePayload, event_type="payment.reported", topic=TOPIC
     total: Money
     paid: Money
     balance: Money
+    # the invoice's status after this payment, by invoice-api's rules (None from older
+    # emitters: then paid at a zero balance, else partially_paid)
+    status: str | None = None
 
 
 class PaymentScheduled(InvoicePayload, event_type="payment.scheduled", topic=TOPIC):
@@ -63,10 +66,11 @@ class InvoiceHandedToCollection(
 
 
 class InvoiceStatusChanged(InvoicePayload, event_type="invoice.status_changed", topic=TOPIC):
-    """The calendar alone changed the invoice's status: its due date passed (``not_due`` →
-    ``to_collect``), or the grace of a scheduled payment ended with the balance still open.
-    Sent once per change, at the organization's midnight of the day it starts. Changes a
-    fact causes (a payment, a schedule, a collection) are told by that fact's own event."""
+    """The invoice's status changed with no event of its own telling it: mostly the calendar
+    (its due date passed: ``not_due`` → ``to_collect``; the grace of a scheduled payment
+    ended with the balance still open), sent once, at the organization's midnight of the
+    day the change starts; or a due date moved (``changed_at`` is then the move's time).
+    A payment, a payment schedule or a collection tells the status it makes itself."""
 
     status: str
     previous_status: str
