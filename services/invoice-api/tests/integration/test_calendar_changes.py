@@ -5,6 +5,8 @@ the app's own calendar loop runs against a frozen clock the tests move, and more
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -27,10 +29,14 @@ async def status_changes(broker: Any, count: int = 1, within: float = 20.0) -> l
         await asyncio.sleep(0.2)
 
 
-def replica(api: Any, **options: Any) -> tuple[CalendarChanges, Database]:
+@asynccontextmanager
+async def replica(api: Any, **options: Any) -> AsyncIterator[CalendarChanges]:
     """Another replica's calendar loop: its own pool on the same database."""
     database = Database(api.app.state.runtime.database.url)
-    return CalendarChanges(database, api.clock, **options), database
+    try:
+        yield CalendarChanges(database, api.clock, **options)
+    finally:
+        await database.dispose()
 
 
 async def drain(loop: CalendarChanges) -> None:
@@ -43,10 +49,9 @@ async def test_the_day_after_the_due_date_in_the_organization_s_zone_one_change_
 ):
     org = await api.as_new_organization(timezone="America/Los_Angeles")
     invoice = await api.sent_invoice(due_date="2026-03-31", external_id="erp-7")
-    other, database = replica(api)
     midnight = start_of_local_day(date(2026, 4, 1), "America/Los_Angeles")
     assert midnight == datetime(2026, 4, 1, 7, 0, tzinfo=UTC)  # not Paris', not UTC's
-    try:
+    async with replica(api) as other:
         api.clock.set(midnight - timedelta(seconds=1))  # still 31 March in Los Angeles
         assert await other.announce_due() == 0
         assert (await api.get(f"/v1/invoices/{invoice['id']}")).json()["status"] == "not_due"
@@ -55,8 +60,6 @@ async def test_the_day_after_the_due_date_in_the_organization_s_zone_one_change_
         (change,) = await status_changes(broker)
         assert (await api.get(f"/v1/invoices/{invoice['id']}")).json()["status"] == "to_collect"
         await drain(other)  # nothing left to claim: the app's loop or this one took it
-    finally:
-        await database.dispose()
     assert change.subject == invoice["id"]
     assert str(change.organization_id) == org["id"]
     assert change.source == "invoice-api"
@@ -70,14 +73,11 @@ async def test_the_day_after_the_due_date_in_the_organization_s_zone_one_change_
 async def test_several_replicas_announce_each_change_once(api, broker):
     await api.as_new_organization()
     invoices = [await api.sent_invoice(due_date="2026-03-31") for _ in range(24)]
-    replicas = [replica(api, batch_size=5) for _ in range(3)]
-    try:
+    async with AsyncExitStack() as stack:
+        replicas = [await stack.enter_async_context(replica(api, batch_size=5)) for _ in "abc"]
         api.clock.set(datetime(2026, 4, 1, 0, 0, tzinfo=UTC))  # 2:00 in Paris, 1 April
-        await asyncio.gather(*(drain(loop) for loop, _ in replicas))
-        changes = await status_changes(broker, len(invoices))
-    finally:
-        for _, database in replicas:
-            await database.dispose()
+        await asyncio.gather(*(drain(loop) for loop in replicas))
+        await status_changes(broker, len(invoices))
     events = await read_events(broker.bootstrap_servers, invoice_events.TOPIC)
     changes = [e for e in events if e.type == "invoice.status_changed"]
     assert sorted(e.subject for e in changes) == sorted(i["id"] for i in invoices)
@@ -103,20 +103,17 @@ async def test_a_scheduled_payment_whose_grace_ends_unpaid_changes_once(api, bro
     until = BusinessCalendar("FR").add_business_days(date(2026, 4, 2), 2)
     assert until == date(2026, 4, 7)
     api.clock.set(start_of_local_day(until, "Europe/Paris") + timedelta(hours=12))
-    other, database = replica(api)
-    try:
+    async with replica(api) as other:
         assert await other.announce_due() == 0  # the last day of grace: still scheduled
         api.clock.set(start_of_local_day(until + timedelta(days=1), "Europe/Paris"))
         changes = await status_changes(broker, 2)
         await drain(other)
-    finally:
-        await database.dispose()
     by_invoice = {e.subject: (e.data.previous_status, e.data.status) for e in changes}
     assert by_invoice == {
         unpaid["id"]: ("scheduled", "to_collect"),
         partly["id"]: ("scheduled", "partially_paid"),
     }
-    # the due date had passed before: that change was the payment schedule's, not the calendar's
+    # the due date passing during the grace changed nothing: the status stayed scheduled
     events = await read_events(broker.bootstrap_servers, invoice_events.TOPIC)
     assert len([e for e in events if e.type == "invoice.status_changed"]) == 2
 
@@ -143,14 +140,11 @@ async def test_a_due_date_moved_later_moves_the_change_with_it(api, broker):
     invoice = await api.sent_invoice(due_date="2026-03-31")
     moved = await api.patch(f"/v1/invoices/{invoice['id']}", {"due_date": "2026-04-30"})
     assert moved.status_code == 200, moved.text
-    other, database = replica(api)
-    try:
+    async with replica(api) as other:
         api.clock.set(datetime(2026, 4, 2, 9, 0, tzinfo=UTC))
         assert await other.announce_due() == 0  # nothing changes on 1 April any more
         api.clock.set(datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
         (change,) = await status_changes(broker)
-    finally:
-        await database.dispose()
     assert change.data.changed_at == start_of_local_day(date(2026, 5, 1), "Europe/Paris")
 
 
@@ -164,11 +158,8 @@ async def test_a_due_date_moved_into_the_past_is_announced_at_once_and_only_then
     assert (change.data.previous_status, change.data.status) == ("not_due", "to_collect")
     assert change.data.changed_at == api.clock.now()
     api.clock.set(datetime(2026, 4, 2, 9, 0, tzinfo=UTC))  # past the old due date: no more
-    other, database = replica(api)
-    try:
+    async with replica(api) as other:
         assert await other.announce_due() == 0
-    finally:
-        await database.dispose()
     events = await read_events(broker.bootstrap_servers, invoice_events.TOPIC)
     assert len([e for e in events if e.type == "invoice.status_changed"]) == 1
 
