@@ -4,17 +4,12 @@ retries, replay, and a dead partner that slows nobody else."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest_asyncio
-import uvicorn
-from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
@@ -26,51 +21,10 @@ from relance.common.events.invoice_events import (
     RemindersSuspended,
 )
 from relance.common.events.payment_events import PaymentMatched, PaymentSuggested
-from relance.devstack.ports import free_port
 from relance.notifier.partners import WEBHOOK_TYPES
 from relance.notifier.webhooks import WebhookDelivery
 
 from ..conftest import NOW
-
-
-class Partner:
-    """A real HTTP server standing for partners: /ok answers 204, /broken 500, /dead hangs."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[tuple[str, dict[str, str], bytes]] = []
-        app = FastAPI()
-
-        @app.post("/{kind}")
-        async def receive(kind: str, request: Request) -> Response:
-            self.received.append((kind, dict(request.headers), await request.body()))
-            if kind == "dead":
-                await asyncio.sleep(30)
-            return Response(status_code=500 if kind == "broken" else 204)
-
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off")
-        )
-
-    def url(self, kind: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{kind}"
-
-    def bodies(self, kind: str) -> list[dict[str, Any]]:
-        return [json.loads(body) for k, _, body in self.received if k == kind]
-
-
-@pytest_asyncio.fixture
-async def partner() -> AsyncIterator[Partner]:
-    running = Partner()
-    task = asyncio.create_task(running.server.serve())
-    for _ in range(500):
-        if running.server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield running
-    running.server.should_exit = True
-    running.server.force_exit = True
-    await asyncio.wait({task}, timeout=5)
 
 
 async def subscribe(api: httpx.AsyncClient, url: str, events: list[str]) -> dict[str, Any]:

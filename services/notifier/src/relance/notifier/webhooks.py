@@ -51,7 +51,7 @@ async def fan_out_all(session: AsyncSession, events: list[Event[Any]]) -> None:
     caused = [(event, messages) for event in events if (messages := partner_messages(event))]
     if not caused:
         return
-    copies = await repo.invoices_of(session, list({event.data.invoice_id for event, _ in caused}))
+    copies = await repo.invoice_names(session, list({event.data.invoice_id for event, _ in caused}))
     endpoints: dict[UUID, list[Any]] = {}
     rows = []
     for event, messages in caused:
