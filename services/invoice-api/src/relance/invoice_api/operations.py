@@ -518,6 +518,7 @@ async def record_payment(
                     total=snapshot.total,
                     paid=snapshot.paid,
                     balance=snapshot.balance,
+                    match_id=match_id,
                 )
             )
         ],

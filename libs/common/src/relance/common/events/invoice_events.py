@@ -44,6 +44,9 @@ class PaymentReported(InvoicePayload, event_type="payment.reported", topic=TOPIC
     total: Money
     paid: Money
     balance: Money
+    # the payment-matcher's match this payment records (its payment.matched), if any: the
+    # matcher knows by it that this balance includes that payment
+    match_id: UUID | None = None
 
 
 class PaymentScheduled(InvoicePayload, event_type="payment.scheduled", topic=TOPIC):
