@@ -102,9 +102,10 @@ class Matcher:
         sent_days_ago: int = 30,
         invoice_id: uuid.UUID | None = None,
         announced_as: type[InvoiceSent] | type[InvoiceUpdated] = InvoiceSent,
+        balance: str | None = None,
     ) -> uuid.UUID:
         """An invoice sent (``invoice.sent``, or ``announced_as`` another event of the same
-        shape), as invoice-api announces it."""
+        shape), as invoice-api announces it; unpaid unless ``balance`` says otherwise."""
         invoice_id = invoice_id or uuid.uuid4()
         sent_at = self.clock.now() - timedelta(days=sent_days_ago)
         await self.apply(
@@ -118,8 +119,8 @@ class Matcher:
                     number=number,
                     currency=currency,
                     total=Decimal(total),
-                    paid=Decimal(0),
-                    balance=Decimal(total),
+                    paid=Decimal(total) - Decimal(balance or total),
+                    balance=Decimal(balance or total),
                     issue_date=sent_at.date(),
                     due_date=sent_at.date() + timedelta(days=30),
                     sent_at=sent_at,
@@ -129,7 +130,18 @@ class Matcher:
         )
         return invoice_id
 
-    async def paid_elsewhere(self, invoice_id: uuid.UUID, amount: str, balance: str) -> None:
+    async def paid_elsewhere(
+        self,
+        invoice_id: uuid.UUID,
+        amount: str,
+        balance: str,
+        *,
+        total: str | None = None,
+        match_id: uuid.UUID | str | None = None,
+    ) -> None:
+        """invoice-api's ``payment.reported``: a payment a person or a partner reported, or,
+        with ``match_id``, the one it recorded for this service's match."""
+        invoice_total = Decimal(total) if total is not None else Decimal(amount) + Decimal(balance)
         await self.apply(
             PaymentReported(
                 invoice_id=invoice_id,
@@ -137,9 +149,11 @@ class Matcher:
                 amount=Decimal(amount),
                 currency="EUR",
                 paid_on=date(2026, 4, 14),
-                total=Decimal(amount) + Decimal(balance),
-                paid=Decimal(amount),
+                source="bank" if match_id else "user",
+                total=invoice_total,
+                paid=invoice_total - Decimal(balance),
                 balance=Decimal(balance),
+                match_id=uuid.UUID(str(match_id)) if match_id else None,
             )
         )
 

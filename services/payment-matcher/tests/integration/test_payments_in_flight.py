@@ -1,0 +1,85 @@
+"""A payment is never counted twice: the balances invoice-api reports do not include this
+service's matches until it has recorded them (its ``payment.reported`` naming the match),
+so they are taken less those matches until then."""
+
+from __future__ import annotations
+
+from relance.common.events.invoice_events import InvoiceUpdated
+
+
+async def test_a_stale_update_after_a_full_payment_does_not_let_a_second_transfer_pay_again(
+    matcher,
+):
+    invoice = await matcher.invoice(number="FA-2026-0077")
+    await matcher.transactions(matcher.credit("BNK-A", "1200.00", remittance_info="FA-2026-0077"))
+    # invoice-api changed the invoice before it read the payment.matched: its balance is
+    # still the whole total
+    await matcher.invoice(number="FA-2026-0077", invoice_id=invoice, announced_as=InvoiceUpdated)
+
+    answer = await matcher.transactions(
+        matcher.credit("BNK-B", "1200.00", remittance_info="Facture FA-2026-0077")
+    )
+
+    assert (answer["matched"], answer["unmatched"]) == (0, 1)
+    second = await matcher.transaction("BNK-B")
+    assert (second["state"], second["allocations"]) == ("unmatched", [])
+    (paid,) = await matcher.events("payment.matched")
+    assert paid["bank_reference"] == "BNK-A"
+    assert await matcher.balance(invoice) == 0
+
+
+async def test_after_a_partial_payment_and_a_stale_update_a_second_transfer_is_only_suggested(
+    matcher,
+):
+    invoice = await matcher.invoice(number="FA-2026-0077")
+    await matcher.transactions(matcher.credit("BNK-A", "1000.00", remittance_info="FA-2026-0077"))
+    await matcher.invoice(number="FA-2026-0077", invoice_id=invoice, announced_as=InvoiceUpdated)
+
+    answer = await matcher.transactions(
+        matcher.credit("BNK-B", "1200.00", remittance_info="FA-2026-0077")
+    )
+
+    # 200.00 is left to pay: 1,000.00 of the 1,200.00 would be an excess, for a person
+    assert (answer["matched"], answer["suggested"]) == (0, 1)
+    (suggestion,) = (await matcher.get("/v1/matches", state="suggested")).json()["items"]
+    assert suggestion["amount"] == "1200.00"
+    assert suggestion["allocations"] == [{"invoice_id": str(invoice), "amount": "200.00"}]
+    assert [e["bank_reference"] for e in await matcher.events("payment.matched")] == ["BNK-A"]
+    assert await matcher.balance(invoice) == 200
+
+
+async def test_once_invoice_api_has_recorded_the_match_its_balance_is_taken_as_it_says(matcher):
+    invoice = await matcher.invoice(number="FA-2026-0077")
+    await matcher.transactions(matcher.credit("BNK-A", "500.00", remittance_info="FA-2026-0077"))
+    (paid,) = await matcher.events("payment.matched")
+    await matcher.paid_elsewhere(invoice, "500.00", "700.00", match_id=paid["match_id"])
+    assert await matcher.balance(invoice) == 700
+
+    # the total raised to 1,500.00 afterwards: 1,000.00 is due, the payment included
+    await matcher.invoice(
+        number="FA-2026-0077",
+        invoice_id=invoice,
+        total="1500.00",
+        balance="1000.00",
+        announced_as=InvoiceUpdated,
+    )
+
+    assert await matcher.balance(invoice) == 1000
+    answer = await matcher.transactions(
+        matcher.credit("BNK-B", "1000.00", remittance_info="FA-2026-0077")
+    )
+    assert answer["matched"] == 1
+
+
+async def test_a_payment_a_person_reports_meanwhile_leaves_the_match_in_flight_counted(matcher):
+    invoice = await matcher.invoice(number="FA-2026-0077", total="1000.00")
+    await matcher.transactions(matcher.credit("BNK-A", "400.00", remittance_info="FA-2026-0077"))
+
+    # a cheque of 300.00 recorded in invoice-api before it read the match: 700.00 left there
+    await matcher.paid_elsewhere(invoice, "300.00", "700.00")
+
+    assert await matcher.balance(invoice) == 300
+    answer = await matcher.transactions(
+        matcher.credit("BNK-B", "700.00", remittance_info="FA-2026-0077")
+    )
+    assert (answer["matched"], answer["suggested"]) == (0, 1)
