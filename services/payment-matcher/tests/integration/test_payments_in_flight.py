@@ -4,7 +4,15 @@ so they are taken less those matches until then."""
 
 from __future__ import annotations
 
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
 from relance.common.events.invoice_events import InvoiceUpdated
+
+TOTAL = Decimal("1200.00")
 
 
 async def test_a_stale_update_after_a_full_payment_does_not_let_a_second_transfer_pay_again(
@@ -83,3 +91,53 @@ async def test_a_payment_a_person_reports_meanwhile_leaves_the_match_in_flight_c
         matcher.credit("BNK-B", "700.00", remittance_info="FA-2026-0077")
     )
     assert (answer["matched"], answer["suggested"]) == (0, 1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_imports_and_invoice_events_in_any_order_never_pay_more_than_the_total(matcher, seed):
+    # a few random interleavings through the real service (the rules themselves are checked
+    # by the hundreds in tests/unit/test_payments_in_flight_properties.py): invoice-api is
+    # played by its behaviour, reading the payment.matched the service published
+    chance = random.Random(seed)
+    invoice = await matcher.invoice(number="FA-2026-0077")
+    paid = Decimal(0)  # in invoice-api
+    to_invoice_api: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    # invoice-api's events, each with its balance then: an invoice.updated, or the
+    # payment.reported of a match (with the amount it recorded)
+    to_matcher: list[tuple[Decimal, Decimal, str | None]] = []
+    for step in range(16):
+        action = chance.choice(["import", "record", "update", "read", "read"])
+        if action == "import":
+            amount = chance.choice(["1200.00", "600.00", "1250.00", "300.00"])
+            await matcher.transactions(
+                matcher.credit(f"BNK-{step}", amount, remittance_info="Facture FA-2026-0077")
+            )
+            for event in await matcher.events("payment.matched"):
+                if event["match_id"] not in seen:
+                    seen.add(event["match_id"])
+                    to_invoice_api.append(event)
+        elif action == "record" and to_invoice_api:
+            event = to_invoice_api.pop(0)
+            if paid < TOTAL:
+                recorded = min(Decimal(event["amount"]), TOTAL - paid)
+                paid += recorded
+                to_matcher.append((TOTAL - paid, recorded, event["match_id"]))
+        elif action == "update":
+            to_matcher.append((TOTAL - paid, Decimal(0), None))
+        elif action == "read" and to_matcher:
+            balance, recorded, match_id = to_matcher.pop(0)
+            if match_id is None:
+                await matcher.invoice(
+                    number="FA-2026-0077",
+                    invoice_id=invoice,
+                    balance=str(balance),
+                    announced_as=InvoiceUpdated,
+                )
+            else:
+                await matcher.paid_elsewhere(
+                    invoice, str(recorded), str(balance), total=str(TOTAL), match_id=match_id
+                )
+
+    matched = [Decimal(e["amount"]) for e in await matcher.events("payment.matched")]
+    assert sum(matched, Decimal(0)) <= TOTAL
