@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
@@ -78,8 +80,8 @@ class Matcher:
             if await claim_event(session, event.id, event.type):
                 await HANDLERS[event.type](session, event)
 
-    async def new_organization(self) -> None:
-        self.org = uuid.uuid4()
+    async def new_organization(self, org: uuid.UUID | None = None) -> None:
+        self.org = org or uuid.uuid4()
         self.key = "rk_matcher-test-" + self.org.hex
         await self.apply(
             OrganizationSaved(
@@ -221,16 +223,15 @@ class Matcher:
             return value
 
 
-@pytest_asyncio.fixture
-async def matcher(make_database, broker) -> AsyncIterator[Matcher]:
-    """The service, its consumers off (tests apply events themselves), its relay on."""
-    url = await make_database("relance.payment_matcher")
+@asynccontextmanager
+async def serving(url: str, bootstrap_servers: str) -> AsyncIterator[Matcher]:
+    """The service on the database at ``url``, with one new organization."""
     database = Database(url, pool_size=5)
-    running = Matcher(database, FrozenClock(NOW), broker.bootstrap_servers)
+    running = Matcher(database, FrozenClock(NOW), bootstrap_servers)
     await running.new_organization()
     settings = PaymentMatcherSettings(
         database_url=url,
-        kafka_bootstrap_servers=broker.bootstrap_servers,
+        kafka_bootstrap_servers=bootstrap_servers,
         run_consumers=False,
         outbox_poll_seconds=0.1,
     )
@@ -244,3 +245,18 @@ async def matcher(make_database, broker) -> AsyncIterator[Matcher]:
         running.client = client
         yield running
     await database.dispose()
+
+
+@pytest.fixture
+def serve(broker) -> Any:
+    """``async with serve(url) as matcher``: the service on a database the test made."""
+    return lambda url: serving(url, broker.bootstrap_servers)
+
+
+@pytest_asyncio.fixture
+async def matcher(make_database, broker) -> AsyncIterator[Matcher]:
+    """The service, its consumers off (tests apply events themselves), its relay on."""
+    async with serving(
+        await make_database("relance.payment_matcher"), broker.bootstrap_servers
+    ) as running:
+        yield running

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from relance.common.events.invoice_events import InvoiceUpdated
 
@@ -134,6 +135,51 @@ async def test_the_outcome_of_each_transaction_is_counted_for_the_operator(match
         "unmatched": 1,
         "debit": 1,
         "duplicate": 1,
+    }
+
+
+async def test_an_import_that_fails_to_commit_counts_nothing_and_its_retry_counts_once(
+    matcher,
+):
+    outcomes = ("matched", "unmatched", "debit")
+    metric = "relance_bank_transactions_total"
+    before = {o: await matcher.metric(metric, outcome=o) for o in outcomes}
+    await matcher.invoice(number="FA-2026-0012")
+    items = [
+        matcher.credit("BNK-1", "1200.00", remittance_info="FA-2026-0012"),
+        matcher.credit("BNK-2", "9.99"),
+        matcher.credit("BNK-3", "-50.00"),
+    ]
+    async with matcher.database.transaction() as session:  # the database refuses the commit
+        await session.execute(
+            text(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
+                " AS $$ BEGIN RAISE EXCEPTION 'no space left on device'; END $$"
+            )
+        )
+        await session.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON bank_transactions"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        )
+
+    with pytest.raises(Exception, match="no space left on device"):
+        await matcher.post("/v1/bank-transactions", {"items": items})
+
+    assert await matcher.count("bank_transactions") == 0
+    assert {o: await matcher.metric(metric, outcome=o) - before[o] for o in outcomes} == {
+        "matched": 0,
+        "unmatched": 0,
+        "debit": 0,
+    }
+    async with matcher.database.transaction() as session:
+        await session.execute(text("DROP TRIGGER refuse_at_commit ON bank_transactions"))
+    await matcher.transactions(*items)  # the client tries again
+    assert {o: await matcher.metric(metric, outcome=o) - before[o] for o in outcomes} == {
+        "matched": 1,
+        "unmatched": 1,
+        "debit": 1,
     }
 
 
