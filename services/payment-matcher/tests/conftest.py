@@ -140,9 +140,11 @@ class Matcher:
         *,
         total: str | None = None,
         match_id: uuid.UUID | str | None = None,
+        bank_reference: str | None = None,
     ) -> None:
-        """invoice-api's ``payment.reported``: a payment a person or a partner reported, or,
-        with ``match_id``, the one it recorded for this service's match."""
+        """invoice-api's ``payment.reported``: a payment a person or a partner reported, or
+        the one it recorded for this service's match (``match_id``, or only the transaction's
+        ``bank_reference`` as an invoice-api that does not name the match says it)."""
         invoice_total = Decimal(total) if total is not None else Decimal(amount) + Decimal(balance)
         await self.apply(
             PaymentReported(
@@ -151,7 +153,8 @@ class Matcher:
                 amount=Decimal(amount),
                 currency="EUR",
                 paid_on=date(2026, 4, 14),
-                source="bank" if match_id else "user",
+                source="bank" if match_id or bank_reference else "user",
+                reference=bank_reference,
                 total=invoice_total,
                 paid=invoice_total - Decimal(balance),
                 balance=Decimal(balance),

@@ -79,6 +79,23 @@ async def test_once_invoice_api_has_recorded_the_match_its_balance_is_taken_as_i
     assert answer["matched"] == 1
 
 
+async def test_an_acknowledgment_without_the_match_is_known_by_its_bank_reference(matcher):
+    # an invoice-api from before match_id: its bank payment carries the transaction's reference
+    invoice = await matcher.invoice(number="FA-2026-0077")
+    await matcher.transactions(matcher.credit("BNK-A", "500.00", remittance_info="FA-2026-0077"))
+    await matcher.paid_elsewhere(invoice, "500.00", "700.00", bank_reference="BNK-A")
+
+    await matcher.invoice(
+        number="FA-2026-0077",
+        invoice_id=invoice,
+        total="1500.00",
+        balance="1000.00",
+        announced_as=InvoiceUpdated,
+    )
+
+    assert await matcher.balance(invoice) == 1000
+
+
 async def test_a_payment_a_person_reports_meanwhile_leaves_the_match_in_flight_counted(matcher):
     invoice = await matcher.invoice(number="FA-2026-0077", total="1000.00")
     await matcher.transactions(matcher.credit("BNK-A", "400.00", remittance_info="FA-2026-0077"))

@@ -72,7 +72,7 @@ async def on_payment_reported(session: AsyncSession, event: Event[PaymentReporte
     data, org_id = event.data, event.organization_id
     await repo.lock_organization(session, org_id)  # no import lowers the balance meanwhile
     balance = await reconciling.balance_from_invoice_api(
-        session, org_id, data.invoice_id, data.balance, acknowledged=data.match_id
+        session, org_id, data.invoice_id, data.balance, acknowledged=data
     )
     await repo.set_balance(session, org_id, data.invoice_id, balance)
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from relance.common.events import Event, Payload
+from relance.common.events.invoice_events import PaymentReported
 from relance.common.events.payment_events import (
     PaymentMatched,
     PaymentSuggested,
@@ -268,7 +269,8 @@ class _Writer:
         self.transactions: list[dict[str, Any]] = []
         self.matches: list[dict[str, Any]] = []
         self.allocations: list[dict[str, Any]] = []
-        self.paid_off: list[tuple[UUID, UUID, Decimal]] = []  # (match_id, invoice_id, amount)
+        # (match_id, invoice_id, bank_reference, amount)
+        self.paid_off: list[tuple[UUID, UUID, str, Decimal]] = []
         self.events: list[Event[Any]] = []
         self.counts = {"matched": 0, "suggested": 0, "unmatched": 0}
         self.found_at_last: list[tuple[str, str]] = []  # earlier credits: (reference, state)
@@ -337,7 +339,14 @@ class _Writer:
             event_match_id = allocation_match_id(match_id, allocation.invoice_id)
             payload: Payload
             if state == "matched":
-                self.paid_off.append((event_match_id, allocation.invoice_id, allocation.amount))
+                self.paid_off.append(
+                    (
+                        event_match_id,
+                        allocation.invoice_id,
+                        transaction.bank_reference,
+                        allocation.amount,
+                    )
+                )
                 payload = PaymentMatched(
                     invoice_id=allocation.invoice_id,
                     match_id=event_match_id,
@@ -418,13 +427,21 @@ async def balance_from_invoice_api(
     invoice_id: UUID,
     reported: Decimal,
     *,
-    acknowledged: UUID | None = None,
+    acknowledged: PaymentReported | None = None,
 ) -> Decimal:
     """The invoice's balance to match against, from the one invoice-api reports in an event:
-    less this service's payments it has not acknowledged yet. ``acknowledged``: the match
-    whose payment this event reports (its balance includes it from now on)."""
-    if acknowledged is not None:
-        await repo.acknowledge_payment(session, org_id, acknowledged)
+    less this service's payments it has not acknowledged yet. ``acknowledged``: the payment
+    this event reports, which its balance includes; one of this service's when it names its
+    match (``match_id``), or, from an invoice-api that does not name it yet, when it comes
+    from the bank (``source``) with the transaction's reference."""
+    if acknowledged is not None and (acknowledged.match_id or acknowledged.source == "bank"):
+        await repo.acknowledge_payment(
+            session,
+            org_id,
+            invoice_id,
+            match_id=acknowledged.match_id,
+            bank_reference=acknowledged.reference,
+        )
     return balance_here(reported, await repo.payments_in_flight_of(session, org_id, invoice_id))
 
 
@@ -450,7 +467,12 @@ async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now
         session,
         org_id,
         [
-            (allocation_match_id(match_id, a.invoice_id), a.invoice_id, a.amount)
+            (
+                allocation_match_id(match_id, a.invoice_id),
+                a.invoice_id,
+                match.bank_reference,
+                a.amount,
+            )
             for a in allocations
         ],
     )

@@ -54,11 +54,12 @@ async def set_balance(
 
 
 async def record_payments(
-    session: AsyncSession, org_id: UUID, payments: Iterable[tuple[UUID, UUID, Decimal]]
+    session: AsyncSession, org_id: UUID, payments: Iterable[tuple[UUID, UUID, str, Decimal]]
 ) -> None:
-    """``(match_id, invoice_id, amount)``: payments this service recorded. They are taken
-    off the invoices' balances at once, and kept until invoice-api acknowledges each one
-    (:func:`acknowledge_payment`): the balances it reports until then do not include them."""
+    """``(match_id, invoice_id, bank_reference, amount)``: payments this service recorded.
+    They are taken off the invoices' balances at once, and kept until invoice-api
+    acknowledges each one (:func:`acknowledge_payment`): the balances it reports until then
+    do not include them."""
     rows = list(payments)
     if not rows:
         return
@@ -66,8 +67,14 @@ async def record_payments(
         upsert(payments_in_flight)
         .values(
             [
-                {"match_id": m, "organization_id": org_id, "invoice_id": i, "amount": a}
-                for m, i, a in rows
+                {
+                    "match_id": m,
+                    "organization_id": org_id,
+                    "invoice_id": i,
+                    "bank_reference": r,
+                    "amount": a,
+                }
+                for m, i, r, a in rows
             ]
         )
         .on_conflict_do_nothing()
@@ -84,16 +91,32 @@ async def record_payments(
             WHERE o.organization_id = :org AND o.invoice_id = p.id
             """
         ),
-        {"org": org_id, "ids": [r[1] for r in rows], "amounts": [r[2] for r in rows]},
+        {"org": org_id, "ids": [r[1] for r in rows], "amounts": [r[3] for r in rows]},
     )
 
 
-async def acknowledge_payment(session: AsyncSession, org_id: UUID, match_id: UUID) -> None:
-    """invoice-api recorded this payment: the balances it reports include it from now on."""
+async def acknowledge_payment(
+    session: AsyncSession,
+    org_id: UUID,
+    invoice_id: UUID,
+    *,
+    match_id: UUID | None = None,
+    bank_reference: str | None = None,
+) -> None:
+    """invoice-api recorded this payment, named by its match (or, in an event without one,
+    by the bank transaction, which pays an invoice once): the balances it reports include it
+    from now on."""
+    if match_id is not None:
+        which = payments_in_flight.c.match_id == match_id
+    elif bank_reference is not None:
+        which = payments_in_flight.c.bank_reference == bank_reference
+    else:
+        return
     await session.execute(
         delete(payments_in_flight).where(
             payments_in_flight.c.organization_id == org_id,
-            payments_in_flight.c.match_id == match_id,
+            payments_in_flight.c.invoice_id == invoice_id,
+            which,
         )
     )
 

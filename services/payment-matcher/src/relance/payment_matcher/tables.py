@@ -122,6 +122,7 @@ payments_in_flight = Table(
     Column("match_id", Uuid, primary_key=True),  # one invoice's part of a match, as in events
     Column("organization_id", Uuid, nullable=False),
     Column("invoice_id", Uuid, nullable=False),
+    Column("bank_reference", Text, nullable=False),
     Column("amount", MONEY, nullable=False),
     Index("payments_in_flight_of_invoice", "organization_id", "invoice_id"),
 )

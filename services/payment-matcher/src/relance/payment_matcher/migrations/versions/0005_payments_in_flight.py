@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("match_id", sa.Uuid(), primary_key=True),
         sa.Column("organization_id", sa.Uuid(), nullable=False),
         sa.Column("invoice_id", sa.Uuid(), nullable=False),
+        sa.Column("bank_reference", sa.Text(), nullable=False),
         sa.Column("amount", sa.Numeric(18, 4), nullable=False),
     )
     op.create_index(
