@@ -2,7 +2,9 @@
 payments invoice-api records (the matcher's, a person's), the invoice changes it announces
 and the moment the matcher reads each of its events, checked by hypothesis on the rules
 themselves (``OpenBook`` and ``balance_here``) with invoice-api played by a small model of
-what it does: it records a match once, never above its balance, and says so in order."""
+what it does: it records a match once, never above its balance, and says so in order. The
+matcher may read the invoice's ``invoice.sent`` after some of its payments were imported:
+those credits wait, and are matched when it does."""
 
 from __future__ import annotations
 
@@ -39,7 +41,10 @@ class InvoiceApi:
     paid: Decimal = Decimal(0)
     recorded: set[UUID] = field(default_factory=set)
     inbox: deque[tuple[UUID, Decimal]] = field(default_factory=deque)  # payment.matched
-    outbox: deque[tuple[Decimal, UUID | None]] = field(default_factory=deque)  # balance, ack
+    # balance, acknowledged match: invoice.sent first, then invoice.updated, payment.reported
+    outbox: deque[tuple[Decimal, UUID | None]] = field(
+        default_factory=lambda: deque([(TOTAL, None)])
+    )
 
     @property
     def balance(self) -> Decimal:
@@ -67,13 +72,15 @@ class InvoiceApi:
 class Matcher:
     """The payment-matcher's copy of the invoice, kept as the service keeps it."""
 
-    balance: Decimal = TOTAL
+    known: bool = False  # it has read the invoice.sent
+    balance: Decimal = Decimal(0)
     in_flight: dict[UUID, Decimal] = field(default_factory=dict)
     matched: Decimal = Decimal(0)  # what all its matches recorded on the invoice
+    waiting: list[Credit] = field(default_factory=list)  # unmatched credits
 
     def book(self) -> OpenBook:
         invoices = []
-        if self.balance > 0:
+        if self.known and self.balance > 0:
             invoices.append(
                 OpenInvoice(
                     invoice_id=INVOICE,
@@ -88,21 +95,29 @@ class Matcher:
             )
         return OpenBook(invoices, [Payer(CUSTOMER, ("Boulangerie Martin",), (IBAN,))])
 
-    def imports(self, credit: Credit, api: InvoiceApi) -> None:
+    def imports(self, credit: Credit, api: InvoiceApi) -> str:
         match = self.book().match(credit)
+        if match.state == "unmatched":
+            self.waiting.append(credit)
         if match.state != "matched":
-            return
+            return match.state
         for allocation in match.candidates[0].allocations:
             match_id = uuid.uuid4()
             self.matched += allocation.amount
             self.in_flight[match_id] = allocation.amount
             self.balance = max(self.balance - allocation.amount, Decimal(0))
             api.inbox.append((match_id, allocation.amount))
+        return match.state
 
-    def reads(self, reported: Decimal, acknowledged: UUID | None) -> None:
+    def reads(self, reported: Decimal, acknowledged: UUID | None, api: InvoiceApi) -> None:
         if acknowledged is not None:
             self.in_flight.pop(acknowledged, None)
         self.balance = balance_here(reported, self.in_flight.values())
+        if not self.known:  # the invoice is new here: the credits that waited for it
+            self.known = True
+            waiting, self.waiting = self.waiting, []
+            for credit in waiting:
+                self.imports(credit, api)  # an unmatched one waits again
 
 
 AMOUNTS = st.sampled_from(["1200.00", "600.00", "1250.00", "200.00", "1199.99", "0.01"]).map(
@@ -136,7 +151,7 @@ def play(steps: list[tuple[object, ...]]) -> tuple[Matcher, InvoiceApi]:
             case ("invoice-api updates the invoice",):
                 api.announce()
             case ("the matcher reads an event",) if api.outbox:
-                matcher.reads(*api.outbox.popleft())
+                matcher.reads(*api.outbox.popleft(), api)
         assert matcher.matched <= TOTAL, steps
     return matcher, api
 
@@ -155,7 +170,7 @@ def test_once_every_event_is_read_the_matcher_has_invoice_apis_balance(steps):
         if api.inbox:
             api.read_a_match()
         while api.outbox:
-            matcher.reads(*api.outbox.popleft())
+            matcher.reads(*api.outbox.popleft(), api)
     # a match invoice-api did not record (the invoice was paid meanwhile) stays in flight,
     # on an invoice at zero
     assert matcher.balance == api.balance
@@ -164,6 +179,7 @@ def test_once_every_event_is_read_the_matcher_has_invoice_apis_balance(steps):
 def test_a_stale_balance_alone_would_let_a_second_transfer_pay_the_invoice_again():
     # the sequence the rule is for: a full payment, then invoice-api's balance from before it
     steps: list[tuple[object, ...]] = [
+        ("the matcher reads an event",),  # invoice.sent
         ("import", TOTAL, True),
         ("invoice-api updates the invoice",),  # sent before it read the match
         ("the matcher reads an event",),
