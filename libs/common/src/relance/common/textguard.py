@@ -122,24 +122,32 @@ class TextGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        errors = self._url_and_headers(scope)
-        if errors:
-            await _send_422(send, errors)
-            return
-        if not _is_multipart(scope):
-            receive = _checked_body(receive)
-        await self.app(scope, receive, send)
+        # one pass over the headers, for NULs and the content type (the fast path is kept
+        # short: it runs on every request)
+        multipart = header_nul = False
+        for name, value in scope["headers"]:
+            if b"\x00" in value:
+                header_nul = True
+            if name == b"content-type":
+                multipart = value[:10].lower() == b"multipart/"
+        query: bytes = scope["query_string"]
+        if header_nul or "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+            errors = self._url_and_headers(scope)
+            if errors:
+                await _send_422(send, errors)
+                return
+        await self.app(scope, receive if multipart else _checked_body(receive), send)
 
     def _url_and_headers(self, scope: Scope) -> list[dict[str, Any]]:
         errors: list[dict[str, Any]] = []
         if "\x00" in scope["path"]:
             errors.extend(self._path_errors(scope))
-        query: bytes = scope["query_string"]
-        if b"%00" in query or b"\x00" in query:
-            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-                found = first_unstorable(value)
-                if found is not None:
-                    errors.append(_error(("query", name), found[1]))
+        for name, value in parse_qsl(
+            scope["query_string"].decode("latin-1"), keep_blank_values=True
+        ):
+            found = first_unstorable(value)
+            if found is not None:
+                errors.append(_error(("query", name), found[1]))
         for name, value in scope["headers"]:
             if b"\x00" in value:
                 errors.append(_error(("header", name.decode("latin-1")), "a NUL character"))
@@ -159,13 +167,6 @@ class TextGuard:
         return [_error(("path",), "a NUL character (U+0000)")]
 
 
-def _is_multipart(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return value[:10].lower() == b"multipart/"
-    return False
-
-
 def _checked_body(receive: Receive) -> Receive:
     """``receive`` that raises :class:`UnstorableText` when the body, once whole, holds
     text PostgreSQL cannot store."""
@@ -179,7 +180,8 @@ def _checked_body(receive: Receive) -> Receive:
         if message["type"] != "http.request":
             return message
         chunk: bytes = message.get("body", b"")
-        suspect = suspect or _SUSPECT.search(tail + chunk if tail else chunk) is not None
+        if not suspect and (b"\\u" in chunk or b"\x00" in chunk or b"\xed" in chunk or tail):
+            suspect = _SUSPECT.search(tail + chunk) is not None
         more = message.get("more_body", False)
         if more:
             chunks.append(chunk)
