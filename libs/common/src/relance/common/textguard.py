@@ -34,6 +34,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,6 +47,7 @@ Loc = tuple[str | int, ...]
 _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\x00|\xed[\xa0-\xbf]")
 _SUSPECT_SPAN = 5  # longest match minus one: kept from a chunk to scan with the next
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_NUL = "a NUL character (U+0000)"
 
 
 def first_unstorable(text: str) -> tuple[int, str] | None:
@@ -55,7 +57,7 @@ def first_unstorable(text: str) -> tuple[int, str] | None:
     if surrogate is not None and (nul < 0 or surrogate.start() < nul):
         return surrogate.start(), f"a lone surrogate (U+{ord(surrogate.group()):04X})"
     if nul >= 0:
-        return nul, "a NUL character (U+0000)"
+        return nul, _NUL
     return None
 
 
@@ -150,7 +152,7 @@ class TextGuard:
                 errors.append(_error(("query", name), found[1]))
         for name, value in scope["headers"]:
             if b"\x00" in value:
-                errors.append(_error(("header", name.decode("latin-1")), "a NUL character"))
+                errors.append(_error(("header", name.decode("latin-1")), _NUL))
         return errors
 
     def _path_errors(self, scope: Scope) -> list[dict[str, Any]]:
@@ -159,12 +161,13 @@ class TextGuard:
                 pattern = getattr(route, "path_regex", None)
                 matched = pattern.match(scope["path"]) if pattern is not None else None
                 if matched is not None:
-                    return [
+                    named = [
                         _error(("path", name), found[1])
                         for name, value in matched.groupdict().items()
                         if (found := first_unstorable(value)) is not None
                     ]
-        return [_error(("path",), "a NUL character (U+0000)")]
+                    return named or [_error(("path",), _NUL)]
+        return [_error(("path",), _NUL)]
 
 
 def _checked_body(receive: Receive) -> Receive:
@@ -224,16 +227,15 @@ async def _send_422(send: Send, errors: list[dict[str, Any]]) -> None:
 class _SafeJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         # a quoted input may hold a lone surrogate, which UTF-8 cannot encode: "?" instead
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode(
-            "utf-8", "replace"
-        )
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "replace")
 
 
 async def http_error(_: Request, exc: Exception) -> Response:
     """Starlette's answer to an HTTPException, safe as above when the detail quotes input."""
     assert isinstance(exc, StarletteHTTPException)
     headers = getattr(exc, "headers", None)
-    if exc.status_code in (204, 304):
+    if not is_body_allowed_for_status_code(exc.status_code):
         return Response(status_code=exc.status_code, headers=headers)
     return _SafeJSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
