@@ -109,7 +109,8 @@ class RequestContextMiddleware:
                 elapsed = time.perf_counter() - started
                 _requests(scope["method"], template, status).inc()
                 _latency(scope["method"], template).observe(elapsed)
-                if status >= 500:
+                # a 503 from /readyz is an answer (not ready yet), not a failure
+                if status >= 500 and template != "/readyz":
                     log.error(
                         "request failed", method=scope["method"], path=scope["path"], status=status
                     )
