@@ -157,7 +157,8 @@ class StepState:
 
     @property
     def gone(self) -> bool:
-        """Handed to the notifier: a waiting step before it will be skipped (catch-up)."""
+        """Handed to the notifier (fired, sent or failed): catch-up skips any waiting step
+        placed before it."""
         return self.fired_at is not None or self.status in (StepStatus.SENT, StepStatus.FAILED)
 
 
