@@ -140,6 +140,16 @@ async def test_a_suggestion_read_before_the_invoice_was_planned_still_holds(sche
     assert await scheduler.fire_at(SENT) == []
 
 
+async def test_a_plan_made_while_a_suggestion_waits_is_published_held(scheduler):
+    invoice = uuid.uuid4()
+    await scheduler.apply(suggestion(invoice, uuid.uuid4()))
+    await scheduler.send(sent_at=SENT, due=DUE, invoice_id=invoice)
+    (published,) = await scheduler.outbox("reminder.planned")
+    assert {(s["held"], s["hold_reason"], s["goes_at"]) for s in published["steps"]} == {
+        (True, "payment_detected", None)
+    }
+
+
 async def test_a_suggestion_from_another_organization_holds_nothing(scheduler):
     invoice = await scheduler.send(sent_at=SENT, due=DUE)
     await scheduler.apply(suggestion(invoice, uuid.uuid4()), uuid.uuid4())
