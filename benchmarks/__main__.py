@@ -22,6 +22,7 @@ from benchmarks import (
     invoice_api,
     matching_service,
     notifier,
+    org_key,
     outbox_relay,
     payment_matching,
     scheduler,
@@ -30,6 +31,7 @@ from benchmarks import (
 BENCHMARKS = (
     "relay",
     "startup",
+    "org-key",
     "invoices-post",
     "invoices-list",
     "firing",
@@ -57,7 +59,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "a partner that never answers (webhooks), and the payment-matching rules' precision, "
         "recall and speed on generated statements (matching), and 10,000 credits imported "
         "through the payment-matcher's HTTP API against 100,000 open invoices "
-        "(matching-service). Prints figures; never asserts "
+        "(matching-service), and how soon a new organization's key works on all four services "
+        "(org-key). Prints figures; never asserts "
         "timings.",
     )
     parser.add_argument(
@@ -243,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = outbox_relay.run(args.events, repeat=args.repeat, profile=args.profile) and ok
     if "startup" in selected:
         ok = dev_stack.run() and ok
+    if "org-key" in selected:
+        ok = org_key.run() and ok
     if "invoices-post" in selected:
         options = invoice_api.PostOptions(
             args.requests, args.concurrency, args.client, profile=args.profile

@@ -29,7 +29,7 @@ def test_make_dev_starts_four_ready_services_and_stops_them_cleanly(dev_run: Dev
             assert client.get(f"{url}/healthz").json() == {"status": "ok"}
             ready = client.get(f"{url}/readyz")
             assert ready.status_code == 200, ready.text
-            assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+            assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "consumer": "ok"}
             metrics = client.get(f"{url}/metrics")
             assert "relance_http_requests_total" in metrics.text
             assert (

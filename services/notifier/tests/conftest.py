@@ -89,7 +89,8 @@ class Notifier:
                     locale=fields.pop("locale", None),
                 ),
                 invoice=InvoiceSnapshot(
-                    number="FA-2026-0042",
+                    number=fields.pop("number", "FA-2026-0042"),
+                    external_id=fields.pop("external_id", None),
                     currency="EUR",
                     total=Decimal("1200.00"),
                     paid=Decimal("0.00"),

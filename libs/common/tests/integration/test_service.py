@@ -8,12 +8,17 @@ import socket
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from relance.common.events import Event, to_record
+from relance.common.events.organization_events import OrganizationSaved, OrganizationSnapshot
+from relance.common.kafka import EventProducer
 from relance.common.service import create_app, port_is_free
+from relance.common.tenancy import api_key_sha256
 from relance.devstack.ports import free_port
 from relance.scheduler.app import SPEC
 from relance.scheduler.settings import SchedulerSettings
@@ -117,14 +122,86 @@ async def wait_ready(settings: SchedulerSettings) -> httpx.Response:
         return answer
 
 
-async def test_ready_when_database_and_broker_answer(make_database, broker):
+async def test_ready_when_database_and_broker_answer_and_the_consumer_caught_up(
+    make_database, broker
+):
     settings = SchedulerSettings(
         database_url=await make_database("relance.scheduler"),
         kafka_bootstrap_servers=broker.bootstrap_servers,
     )
     answer = await wait_ready(settings)
     assert answer.status_code == 200
+    assert answer.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "broker": "ok", "consumer": "ok"},
+    }
+
+
+async def test_a_service_without_consumers_is_ready_without_that_check(make_database, broker):
+    settings = SchedulerSettings(
+        database_url=await make_database("relance.scheduler"),
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        run_consumers=False,
+    )
+    answer = await wait_ready(settings)
     assert answer.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
+
+
+async def test_once_ready_every_organization_already_on_the_broker_has_a_working_key(
+    make_database, broker
+):
+    """Organizations created while the service was down (or before it ever ran): the
+    service must not say ready before their keys work, or a client it is sent to gets a 401
+    for a key that invoice-api just gave out."""
+    keys = [f"rk_ready-{uuid.uuid4().hex}" for _ in range(20)]
+    producer = EventProducer(broker.bootstrap_servers, client_id="invoice-api")
+    await producer.start()
+    try:
+        await producer.send_many(
+            to_record(
+                Event.new(
+                    OrganizationSaved(
+                        organization_id=org_id,
+                        organization=OrganizationSnapshot(id=org_id, name="Atelier"),
+                        api_key_sha256=api_key_sha256(key),
+                    ),
+                    source="invoice-api",
+                    organization_id=org_id,
+                    time=datetime.now(UTC),
+                )
+            )
+            for key, org_id in ((key, uuid.uuid4()) for key in keys)
+        )
+    finally:
+        await producer.stop()
+    settings = SchedulerSettings(
+        database_url=await make_database("relance.scheduler"),
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        run_firing=False,
+    )
+    app = create_app(SPEC, settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client,
+    ):
+        seen = []
+        for _ in range(600):
+            answer = await client.get("/readyz")
+            seen.append(answer.json()["checks"].get("consumer"))
+            if answer.status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert seen[-1] == "ok", seen
+        assert all(check.startswith("not ready: ") for check in seen[:-1]), seen
+        previews = [
+            await client.post(
+                "/v1/plans/preview",
+                json={"sent_on": "2026-03-02", "due_on": "2026-03-31"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            for key in keys
+        ]
+    assert [p.status_code for p in previews] == [200] * len(keys)
 
 
 async def test_not_ready_and_says_why_when_the_broker_is_unreachable(make_database):

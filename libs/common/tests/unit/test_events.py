@@ -168,6 +168,12 @@ SAMPLE_PAYLOADS: list[Payload] = [
     organization_events.OrganizationSaved(
         organization_id=ORGANIZATION_ID, organization=ORGANIZATION, api_key_sha256="ab" * 32
     ),
+    invoice_events.InvoiceStatusChanged(
+        invoice_id=INVOICE_ID,
+        status="to_collect",
+        previous_status="not_due",
+        changed_at=SENT_AT + timedelta(days=30),
+    ),
 ]
 
 
@@ -220,7 +226,7 @@ def test_samples_cover_every_event_type_of_the_library() -> None:
         if cls.__module__.startswith("relance.common.events.")
     }
     assert {payload.event_type for payload in SAMPLE_PAYLOADS} == library_types
-    assert len(library_types) == 15
+    assert len(library_types) == 16
 
 
 @pytest.mark.parametrize("payload", SAMPLE_PAYLOADS, ids=lambda p: p.event_type)

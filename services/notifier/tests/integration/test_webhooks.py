@@ -4,65 +4,27 @@ retries, replay, and a dead partner that slows nobody else."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest_asyncio
-import uvicorn
-from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
-from relance.common.events.invoice_events import PaymentReported
-from relance.devstack.ports import free_port
+from relance.common.events.invoice_events import (
+    InvoiceHandedToCollection,
+    InvoiceStatusChanged,
+    PaymentReported,
+    PaymentScheduled,
+    RemindersSuspended,
+)
+from relance.common.events.payment_events import PaymentMatched, PaymentSuggested
+from relance.notifier.partners import WEBHOOK_TYPES
 from relance.notifier.webhooks import WebhookDelivery
 
 from ..conftest import NOW
-
-
-class Partner:
-    """A real HTTP server standing for partners: /ok answers 204, /broken 500, /dead hangs."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[tuple[str, dict[str, str], bytes]] = []
-        app = FastAPI()
-
-        @app.post("/{kind}")
-        async def receive(kind: str, request: Request) -> Response:
-            self.received.append((kind, dict(request.headers), await request.body()))
-            if kind == "dead":
-                await asyncio.sleep(30)
-            return Response(status_code=500 if kind == "broken" else 204)
-
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off")
-        )
-
-    def url(self, kind: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{kind}"
-
-    def bodies(self, kind: str) -> list[dict[str, Any]]:
-        return [json.loads(body) for k, _, body in self.received if k == kind]
-
-
-@pytest_asyncio.fixture
-async def partner() -> AsyncIterator[Partner]:
-    running = Partner()
-    task = asyncio.create_task(running.server.serve())
-    for _ in range(500):
-        if running.server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield running
-    running.server.should_exit = True
-    running.server.force_exit = True
-    await asyncio.wait({task}, timeout=5)
 
 
 async def subscribe(api: httpx.AsyncClient, url: str, events: list[str]) -> dict[str, Any]:
@@ -106,6 +68,57 @@ async def test_a_partner_receives_signed_messages_it_subscribed_to(notifier, api
         ("invoice.sent", "delivered", 204),
         ("invoice.paid", "delivered", 204),
     }
+
+
+async def test_every_message_about_an_invoice_names_it_as_the_partner_knows_it(
+    notifier, api, partner
+):
+    """Whatever the message type, its data carries the invoice's number and external_id."""
+    await subscribe(api, partner.url("ok"), list(WEBHOOK_TYPES))
+    named = {
+        await notifier.invoice(number="FA-2026-0101", external_id="erp-101"): (
+            "FA-2026-0101",
+            "erp-101",
+        ),
+        await notifier.invoice(number="FA-2026-0102", external_id=None, email=None): (
+            "FA-2026-0102",
+            None,
+        ),
+    }
+    paid_in_the_end, no_email = named
+    await notifier.apply(notifier.due(paid_in_the_end))  # emailed: reminder.sent
+    await notifier.apply(notifier.due(no_email))  # no address: reminder.failed
+    await notifier.send_all()
+    match = {
+        "match_id": uuid.uuid4(),
+        "bank_reference": "VIR FA-2026-0101",
+        "amount": Decimal("200.00"),
+        "currency": "EUR",
+        "booked_on": NOW.date(),
+    }
+    for data in (
+        InvoiceStatusChanged(
+            invoice_id=no_email, status="to_collect", previous_status="not_due", changed_at=NOW
+        ),
+        PaymentScheduled(invoice_id=no_email, planned_on=NOW.date()),
+        InvoiceHandedToCollection(invoice_id=no_email, handed_at=NOW),
+        RemindersSuspended(invoice_id=no_email, suspended_at=NOW),
+        PaymentSuggested(invoice_id=paid_in_the_end, confidence=0.7, **match),
+        PaymentMatched(invoice_id=paid_in_the_end, **match),
+        full_payment(paid_in_the_end),
+    ):
+        await notifier.apply(data)
+    async with httpx.AsyncClient(timeout=2) as client:
+        await WebhookDelivery(notifier.database, notifier.clock).deliver_all_due(client)
+
+    bodies = partner.bodies("ok")
+    assert {b["type"] for b in bodies} == set(WEBHOOK_TYPES)
+    for body in bodies:
+        data = body["data"]
+        assert (data["number"], data["external_id"]) == named[uuid.UUID(data["invoice_id"])], body
+    (calendar,) = [b for b in bodies if b["data"].get("previous_status") == "not_due"]
+    assert calendar["type"] == "invoice.status_changed"
+    assert calendar["data"]["status"] == "to_collect"
 
 
 async def test_a_failing_partner_is_retried_with_backoff_then_kept_for_replay(

@@ -5,14 +5,25 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
 from relance.common.events import Event
-from relance.common.events.invoice_events import PaymentReported, RemindersSuspended
+from relance.common.events.invoice_events import (
+    InvoiceStatusChanged,
+    PaymentReported,
+    RemindersSuspended,
+)
 from relance.common.events.notification_events import EmailFailed
 from relance.common.events.types import StepKind
-from relance.notifier.partners import RETRY_DELAYS, partner_messages, retry_delay, url_problem
+from relance.notifier.partners import (
+    RETRY_DELAYS,
+    partner_messages,
+    retry_delay,
+    url_problem,
+    with_invoice_names,
+)
 
 AT = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
@@ -46,6 +57,12 @@ def test_a_part_payment_is_a_status_change_only():
     assert (kind, data["status"]) == ("invoice.status_changed", "partially_paid")
 
 
+def test_a_payment_tells_the_status_the_invoice_api_says_it_leaves():
+    part = payment("400.00").model_copy(update={"status": "scheduled"})
+    [(kind, data)] = partner_messages(event(part))
+    assert (kind, data["status"]) == ("invoice.status_changed", "scheduled")
+
+
 def test_a_failed_email_is_a_failed_reminder_with_its_reason():
     failed = EmailFailed(
         invoice_id=uuid.uuid4(),
@@ -64,6 +81,27 @@ def test_a_suspension_is_told_as_such():
         event(RemindersSuspended(invoice_id=uuid.uuid4(), suspended_at=AT))
     )
     assert kind == "reminders.suspended"
+
+
+def test_a_calendar_change_is_a_status_change_with_the_status_before_it():
+    changed = InvoiceStatusChanged(
+        invoice_id=uuid.uuid4(), status="to_collect", previous_status="not_due", changed_at=AT
+    )
+    [(kind, data)] = partner_messages(event(changed))
+    assert kind == "invoice.status_changed"
+    assert (data["previous_status"], data["status"]) == ("not_due", "to_collect")
+    assert datetime.fromisoformat(data["changed_at"]) == AT
+
+
+def test_the_copy_of_the_invoice_names_it_else_the_message_itself_else_null():
+    messages = [("invoice.sent", {"invoice_id": "i", "number": "FA-1", "external_id": "old"})]
+    copy = SimpleNamespace(number="FA-1", external_id="erp-9")
+    [(_, named)] = with_invoice_names(messages, copy)
+    assert (named["number"], named["external_id"]) == ("FA-1", "erp-9")
+    [(_, as_sent)] = with_invoice_names(messages, None)
+    assert (as_sent["number"], as_sent["external_id"]) == ("FA-1", "old")
+    [(_, unknown)] = with_invoice_names([("payment.matched", {"invoice_id": "i"})], None)
+    assert (unknown["number"], unknown["external_id"]) == (None, None)
 
 
 def test_retries_span_more_than_a_day_then_stop():

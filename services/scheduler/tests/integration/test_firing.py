@@ -1,4 +1,4 @@
-"""Steps fire at their time, once, with the catch-up rule and the holds of DOMAIN.md."""
+"""Steps fire at their time, once, with the catch-up rule and the holds of docs/domain.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The reminder plan of DOMAIN.md, checked by hand on examples and by invariants over every
+"""The reminder plan of docs/domain.md, checked by hand on examples and by invariants over every
 send date of a year and every Δ from -60 to +90 days, for France and Germany."""
 
 from __future__ import annotations

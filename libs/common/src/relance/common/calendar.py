@@ -1,7 +1,7 @@
 """Business days per country: Monday to Friday, less the country's public holidays.
 
 Holidays come from the ``holidays`` package (national holidays only, no regional ones).
-``add_business_days(x, n)`` is DOMAIN.md's ``X + n bd``: the n-th business day strictly
+``add_business_days(x, n)`` is the rules' ``X + n bd`` (docs/domain.md): the n-th business day strictly
 after ``x``, whatever day ``x`` itself is.
 """
 

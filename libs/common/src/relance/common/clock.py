@@ -6,7 +6,7 @@ Code never calls ``datetime.now()``: it asks the clock it was given. Production 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,12 @@ class FrozenClock:
 def local_today(clock: Clock, timezone: str) -> date:
     """Today's date for a person living in ``timezone`` (an IANA name)."""
     return clock.now().astimezone(ZoneInfo(timezone)).date()
+
+
+def start_of_local_day(day: date, timezone: str) -> datetime:
+    """The first instant (UTC) at which ``local_today`` is ``day`` in ``timezone``: local
+    midnight, or, where the clocks skip midnight, the moment they jump past it."""
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 def _aware(at: datetime) -> datetime:

@@ -32,4 +32,9 @@ async def session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield s
 
 
-SessionDep = Annotated[AsyncSession, Depends(session)]
+# ``scope="function"`` closes the transaction as soon as the route returns, before FastAPI
+# sends the answer: a 2xx leaves only once the commit succeeded, and a commit that fails
+# becomes the error answer (see ``relance.common.errors``). With the default scope FastAPI
+# would send the answer first and commit afterwards, so a quick client could read a write
+# that was not there yet, or hold a 2xx for a write that was then lost.
+SessionDep = Annotated[AsyncSession, Depends(session, scope="function")]

@@ -21,6 +21,13 @@ from relance.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 log = get_logger(__name__)
 
 Check = Callable[[], Awaitable[Any]]
+
+
+class NotReady(Exception):
+    """What a readiness check raises when its part works but is not ready yet; ``/readyz``
+    shows the reason."""
+
+
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
@@ -33,7 +40,10 @@ def platform_router(readiness_checks: Mapping[str, Check]) -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="The service's database and broker answer",
+        summary=(
+            "The service's database and broker answer, and its consumer has its partitions "
+            "and has applied the organization events"
+        ),
         responses={503: {"description": "a dependency does not answer"}},
     )
     async def readyz() -> JSONResponse:
@@ -60,6 +70,8 @@ async def _run(check: Check) -> str:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             await check()
+    except NotReady as exc:
+        return f"not ready: {exc}"
     except Exception as exc:
         return f"error: {exc!r}"
     return "ok"

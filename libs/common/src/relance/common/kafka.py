@@ -49,6 +49,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
 )
 
+# How long the broker may hold a fetch that finds nothing new. The embedded broker answers
+# at this deadline even when a record arrives meanwhile, so it bounds how late an event is
+# seen: 500 ms (aiokafka's default) made a new organization's key take 250 ms on average to
+# reach the other services. One empty fetch every 100 ms per broker costs next to nothing.
+FETCH_MAX_WAIT_MS = 100
+
 
 class EventProducer:
     """aiokafka producer set for the outbox: acks from all replicas, small linger for batching.
@@ -171,6 +177,8 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         await self._loop.commit_applied()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        # called at each join, even with no partition for this member: the group is formed
+        self._loop.joined = True
         log.info(
             "partitions assigned",
             partitions=sorted(f"{tp.topic}-{tp.partition}" for tp in assigned),
@@ -182,6 +190,11 @@ class EventConsumer:
 
     Types without a handler are acknowledged and skipped: a topic carries events for
     several consumers.
+
+    ``caught_up`` turns true once the group is formed and has applied every event that was
+    on ``catch_up_topics`` when it looked (the organizations, whose API keys every request
+    needs), and stays true: the service is ready then. It is a property of the group, read
+    from its committed offsets, since all replicas of a service share one database.
     """
 
     def __init__(
@@ -192,6 +205,7 @@ class EventConsumer:
         group_id: str,
         topics: Iterable[str],
         handlers: Mapping[str, Handler],
+        catch_up_topics: Iterable[str] = (),
         handler_attempts: int = 3,
         retry_delay_seconds: float = 0.5,
         max_records: int = 500,
@@ -209,11 +223,15 @@ class EventConsumer:
             auto_offset_reset="earliest",
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._applied: dict[TopicPartition, int] = {}  # applied, offset not yet committed
         self._positions: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
+        self._catch_up_topics = [topic for topic in catch_up_topics if topic in self._topics]
         self.running = False
+        self.joined = False
+        self.caught_up = False
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -230,7 +248,9 @@ class EventConsumer:
         try:
             while True:
                 batches = await self._consumer.getmany(
-                    timeout_ms=1000, max_records=self._max_records
+                    # until caught up, look often: the service is not ready meanwhile
+                    timeout_ms=1000 if self.caught_up else 50,
+                    max_records=self._max_records,
                 )
                 async with self._lock:
                     for partition, records in batches.items():
@@ -239,9 +259,28 @@ class EventConsumer:
                             self._applied[partition] = record.offset + 1
                             self._positions[partition] = record.offset + 1
                     await self._commit_locked()
+                if not self.caught_up and self.joined:
+                    self.caught_up = await self._group_has_caught_up()
+                    if self.caught_up:
+                        log.info("consumer caught up", topics=self._catch_up_topics)
                 self._report_lag()
         finally:
             self.running = False
+
+    async def _group_has_caught_up(self) -> bool:
+        partitions: list[TopicPartition] = []
+        for topic in self._catch_up_topics:
+            numbers = self._consumer.partitions_for_topic(topic)
+            if not numbers:
+                return False  # the topic's metadata is not known yet
+            partitions.extend(TopicPartition(topic, number) for number in numbers)
+        if not partitions:
+            return True
+        ends = await self._consumer.end_offsets(partitions)
+        for tp in partitions:
+            if ends[tp] > (await self._consumer.committed(tp) or 0):
+                return False
+        return True
 
     async def commit_applied(self) -> None:
         async with self._lock:

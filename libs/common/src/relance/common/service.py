@@ -25,7 +25,9 @@ from fastapi import APIRouter, FastAPI
 
 from relance.common.clock import Clock, SystemClock
 from relance.common.db import Database
-from relance.common.health import RequestContextMiddleware, platform_router
+from relance.common.errors import DATABASE_ERROR_HANDLERS
+from relance.common.events import organization_events
+from relance.common.health import NotReady, RequestContextMiddleware, platform_router
 from relance.common.kafka import EventConsumer, EventProducer, Handler
 from relance.common.logging import configure_logging, get_logger
 from relance.common.migrations import upgrade
@@ -34,6 +36,7 @@ from relance.common.settings import ServiceSettings
 from relance.common.tracing import TracingSettingsError, configure_tracing, shutdown_tracing
 
 log = get_logger(__name__)
+
 
 STOP_SECONDS = 10.0  # how long a stopping service waits for each of its parts
 
@@ -76,7 +79,7 @@ class Runtime:
         self._tasks.append(
             asyncio.create_task(self._keep_running("outbox relay", self._relay), name="relay")
         )
-        if self.spec.consumes and self.settings.run_consumers:
+        if self.consumes:
             self._tasks.append(
                 asyncio.create_task(self._keep_running("consumer", self._consume), name="consumer")
             )
@@ -105,6 +108,18 @@ class Runtime:
     async def check_broker(self) -> None:
         await self.producer.ping()
 
+    @property
+    def consumes(self) -> bool:
+        return bool(self.spec.consumes) and self.settings.run_consumers
+
+    async def check_consumer(self) -> None:
+        """Ready once the consumer group is formed and has applied the organization events
+        that were there: before that, a key made a moment ago may be unknown here."""
+        if self._consumer is None or not self._consumer.joined:
+            raise NotReady("the consumer has not joined its group yet")
+        if not self._consumer.caught_up:
+            raise NotReady("the consumer is catching up with the organization events")
+
     async def _relay(self) -> None:
         if not self.producer.started:
             await self.producer.start()
@@ -117,7 +132,9 @@ class Runtime:
             group_id=f"relance-{self.spec.name}",
             topics=self.spec.consumes,
             handlers=self.spec.handlers,
+            catch_up_topics=(organization_events.TOPIC,),
         )
+        self._consumer = consumer
         await consumer.start()
         try:
             await consumer.run()
@@ -175,10 +192,11 @@ def create_app(
     # FastAPI tries the routes in order, each at some cost: the service's own come first
     for router in spec.routers:
         app.include_router(router)
-    app.include_router(
-        platform_router({"database": runtime.database.ping, "broker": runtime.check_broker})
-    )
-    for exception, handler in spec.exception_handlers.items():
+    readiness = {"database": runtime.database.ping, "broker": runtime.check_broker}
+    if runtime.consumes:
+        readiness["consumer"] = runtime.check_consumer
+    app.include_router(platform_router(readiness))
+    for exception, handler in {**DATABASE_ERROR_HANDLERS, **spec.exception_handlers}.items():
         app.add_exception_handler(exception, handler)
     return app
 

@@ -1,7 +1,7 @@
 """Configuration from the environment, one base for the four services.
 
 Each service subclasses :class:`ServiceSettings` to set its own default port and add what
-only it needs. Variable names are those of CONTRACT.md and ARCHITECTURE.md.
+only it needs. Variable names are those of docs/architecture.md (Configuration).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 invoice-api owns organizations and publishes each one's state (with its API key hashed)
 on ``organization-events``. The other services keep this projection so that the same API
-key works on every service (CONTRACT.md) and so that they know each tenant's rules without
+key works on every service (docs/api.md) and so that they know each tenant's rules without
 calling back. A service adds :data:`HANDLERS` to its own and creates the table in one of
 its migrations with :func:`create_tenants_table`.
 """

@@ -6,6 +6,7 @@
 - ``broker``: a fresh in-memory broker per test (it starts in milliseconds), with the
   event topics created: tests never see each other's messages.
 - ``mail_catcher``: an SMTP catcher per test, keeping mails in the test's folder.
+- ``partner``: a real HTTP server standing for partners' webhook endpoints.
 
 Enabled for the whole tree by the root ``conftest.py``.
 """
@@ -13,6 +14,7 @@ Enabled for the whole tree by the root ``conftest.py``.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,11 +23,13 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
+import uvicorn
 from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI, Request, Response
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from relance.common.db import Database
+from relance.common.db import Database, asyncpg_dsn
 from relance.common.events import TOPICS, Event, from_record
 from relance.common.kafka import ensure_topics
 from relance.common.migrations import upgrade
@@ -92,6 +96,46 @@ def mail_catcher(tmp_path: Path) -> Iterator[MailCatcher]:
     catcher.stop()
 
 
+class Partner:
+    """A real HTTP server standing for partners: /ok answers 204, /broken 500, /dead hangs."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+        app = FastAPI()
+
+        @app.post("/{kind}")
+        async def receive(kind: str, request: Request) -> Response:
+            self.received.append((kind, dict(request.headers), await request.body()))
+            if kind == "dead":
+                await asyncio.sleep(30)
+            return Response(status_code=500 if kind == "broken" else 204)
+
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off")
+        )
+
+    def url(self, kind: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{kind}"
+
+    def bodies(self, kind: str) -> list[dict[str, Any]]:
+        return [json.loads(body) for k, _, body in self.received if k == kind]
+
+
+@pytest_asyncio.fixture
+async def partner() -> AsyncIterator[Partner]:
+    running = Partner()
+    task = asyncio.create_task(running.server.serve())
+    for _ in range(500):
+        if running.server.started:
+            break
+        await asyncio.sleep(0.01)
+    yield running
+    running.server.should_exit = True
+    running.server.force_exit = True
+    await asyncio.wait({task}, timeout=5)
+
+
 async def _make_template(postgres: EmbeddedPostgres, package: str) -> str:
     name = f"template_{package.replace('.', '_')}"
     connection = await asyncpg.connect(postgres.dsn())
@@ -147,3 +191,29 @@ def metric_value(exposition: str, name: str, **labels: str) -> float:
             if sample.name == name and sample.labels == labels:
                 return float(sample.value)
     return 0.0
+
+
+async def fail_at_commit(database_url: str, table: str, *, sqlstate: str | None = None) -> None:
+    """From now on, every transaction that writes ``table`` fails when it commits, as a
+    deferred constraint does: with the SQLSTATE ``sqlstate`` (for example ``40001``, a
+    serialization failure), or, without one, by its server process being terminated at
+    that moment (a lost connection). Everything the route did before went well."""
+    failure = (
+        f"RAISE EXCEPTION 'refused at commit' USING ERRCODE = '{sqlstate}';"
+        if sqlstate
+        else "PERFORM pg_terminate_backend(pg_backend_pid());"
+    )
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION relance_test_refuse_at_commit() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN {failure} RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER relance_test_refuse_at_commit
+                AFTER INSERT OR UPDATE OR DELETE ON {table}
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+                EXECUTE FUNCTION relance_test_refuse_at_commit();
+            """
+        )
+    finally:
+        await connection.close()

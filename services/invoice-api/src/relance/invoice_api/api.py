@@ -1,4 +1,4 @@
-"""HTTP routes of invoice-api (CONTRACT.md): thin, they validate, call an operation, answer."""
+"""HTTP routes of invoice-api (docs/api.md): thin, they validate, call an operation, answer."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from relance.common.events import Event, Payload
 from relance.common.events.invoice_events import (
     InvoiceHandedToCollection,
     InvoiceSent,
+    InvoiceStatusChanged,
     InvoiceUpdated,
     PaymentReported,
     PaymentScheduled,
@@ -34,6 +35,7 @@ from relance.common.outbox import add_events, outbox_row
 from relance.common.signing import new_webhook_secret
 from relance.common.tenancy import api_key_sha256, new_api_key
 from relance.invoice_api import repository as repo
+from relance.invoice_api.calendar_changes import status_facts, tracking
 from relance.invoice_api.repository import AnyRow
 from relance.invoice_api.schemas import (
     CustomerIn,
@@ -256,6 +258,32 @@ async def require_invoice(
     return row
 
 
+async def track_status(
+    session: AsyncSession,
+    tenant: Tenant,
+    invoice_id: UUID,
+    row: AnyRow | None = None,
+    *,
+    announce: bool = False,
+) -> None:
+    """After a change of the invoice's facts (``row``: as it is now, if already read): store
+    its status as told, and when the calendar next changes it. The change's own event tells
+    the new status, unless ``announce``: then a status that differs from the one last told
+    gets its ``invoice.status_changed`` (a due date moved into the past, say)."""
+    row = row or await require_invoice(session, tenant, invoice_id)
+    after = tracking(status_facts(row), tenant.today(), tenant.org.timezone)
+    await repo.update_invoice(session, tenant.id, invoice_id, after.values())
+    before = row.status_announced
+    if announce and before is not None and before != after.status_announced:
+        changed = InvoiceStatusChanged(
+            invoice_id=invoice_id,
+            status=after.status_announced,
+            previous_status=before,
+            changed_at=tenant.now(),
+        )
+        await add_events(session, [tenant.event(changed)])
+
+
 @dataclass(frozen=True, slots=True)
 class NewInvoice:
     """A created invoice, with the attributes ``repository.get_invoice`` would read back."""
@@ -344,6 +372,7 @@ async def create_invoice(database: Database, tenant: Tenant, data: InvoiceIn) ->
             "sent_at": sent_at,
             "imported": invoice.imported,
             "created_at": now,
+            **tracking(status_facts(invoice), tenant.today(), tenant.org.timezone).values(),
         }
         try:
             created = await repo.create_invoice(connection, values, imported)
@@ -385,6 +414,7 @@ async def send_invoice(session: AsyncSession, tenant: Tenant, invoice_id: UUID) 
     now = tenant.now()
     await repo.update_invoice(session, tenant.id, invoice_id, {"sent_at": now, "updated_at": now})
     await _announce_sent(session, tenant, invoice_id, imported=False)
+    await track_status(session, tenant, invoice_id)
 
 
 async def _announce_sent(
@@ -439,6 +469,8 @@ async def update_invoice(
     if row.sent_at is not None:
         previous = row.due_date if "due_date" in changes else None
         await announce_updates(session, tenant, [invoice_id], previous_due=previous)
+        if previous is not None:
+            await track_status(session, tenant, invoice_id, announce=True)
 
 
 # Payments
@@ -489,6 +521,7 @@ async def record_payment(
     )
     await repo.add_to_paid(session, tenant.id, invoice_id, data.amount, now)
     after = await require_invoice(session, tenant, invoice_id)
+    await track_status(session, tenant, invoice_id, after)
     snapshot = invoice_snapshot(after)
     await repo.add_activity(
         session,
@@ -518,6 +551,7 @@ async def record_payment(
                     total=snapshot.total,
                     paid=snapshot.paid,
                     balance=snapshot.balance,
+                    status=after.status,
                 )
             )
         ],
@@ -556,6 +590,7 @@ async def schedule_payment(
     if data.amount is not None:
         detail["amount"] = format(data.amount, "f")
     await repo.add_activity(session, tenant.id, invoice_id, now, "payment.scheduled", detail)
+    await track_status(session, tenant, invoice_id)
     await add_events(
         session,
         [
@@ -604,6 +639,7 @@ async def hand_to_collection(session: AsyncSession, tenant: Tenant, invoice_id: 
         session, tenant.id, invoice_id, {"in_collection_at": now, "updated_at": now}
     )
     await repo.add_activity(session, tenant.id, invoice_id, now, "invoice.handed_to_collection")
+    await track_status(session, tenant, invoice_id)
     await add_events(
         session, [tenant.event(InvoiceHandedToCollection(invoice_id=invoice_id, handed_at=now))]
     )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -242,8 +243,9 @@ refusal AS (
 invoice AS (
     INSERT INTO invoices (id, organization_id, customer_id, number, issue_date, due_date,
                           currency, total, invoice_text, payment_reference, external_id,
-                          sent_at, imported, created_at, updated_at)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14
+                          sent_at, imported, created_at, updated_at,
+                          status_announced, next_status_change_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $24, $25
     FROM refusal WHERE field IS NULL
     RETURNING id
 ),
@@ -294,7 +296,8 @@ async def create_invoice(
     values: Mapping[str, Any],
     imported: tuple[datetime, dict[str, Any], Mapping[str, Any]] | None = None,
 ) -> asyncpg.Record:
-    """Write a new invoice (``values`` has the keys of ``NEW_INVOICE_COLUMNS``) with its
+    """Write a new invoice (``values`` has the keys of ``NEW_INVOICE_COLUMNS``, then
+    ``status_announced`` and ``next_status_change_at``: see calendar_changes.py) with its
     ``invoice.created`` activity, unless a check refuses it; with ``imported`` (the time and
     detail of its ``invoice.imported`` activity, and the outbox row of its event, whose
     customer the statement fills in), those too. Returns ``refused`` (None, ``customer_id``,
@@ -320,6 +323,8 @@ async def create_invoice(
             )
         ),
         CHANNEL,
+        values["status_announced"],
+        values["next_status_change_at"],
     )
     return row
 
@@ -398,6 +403,63 @@ async def update_invoice(
         .where(invoices.c.organization_id == org_id, invoices.c.id == invoice_id)
         .values(**values)
     )
+
+
+# The calendar loop (calendar_changes.py): invoices whose status the calendar changes now
+
+
+async def claim_status_changes(session: AsyncSession, now: datetime, limit: int) -> list[AnyRow]:
+    """Up to ``limit`` invoices whose calendar change is due, locked for this transaction
+    (rows another claim or a request holds are skipped), with their organization's zone.
+    Across organizations on purpose: the loop works for all of them."""
+    due = (
+        select(
+            invoices.c.id,
+            invoices.c.organization_id,
+            invoices.c.sent_at,
+            invoices.c.total,
+            invoices.c.paid,
+            invoices.c.due_date,
+            invoices.c.in_collection_at,
+            invoices.c.scheduled_until,
+            invoices.c.status_announced,
+            invoices.c.next_status_change_at,
+            organizations.c.timezone,
+        )
+        .join(organizations, organizations.c.id == invoices.c.organization_id)
+        .where(invoices.c.next_status_change_at <= now)
+        .order_by(invoices.c.next_status_change_at)
+        .limit(limit)
+        .with_for_update(of=invoices, skip_locked=True)
+    )
+    return list((await session.execute(due)).all())
+
+
+SET_STATUS_TRACKING = (
+    update(invoices)
+    .where(
+        invoices.c.organization_id == bindparam("b_organization_id"),
+        invoices.c.id == bindparam("b_id"),
+    )
+    .values(
+        status_announced=bindparam("b_status_announced"),
+        next_status_change_at=bindparam("b_next_status_change_at"),
+    )
+)
+
+
+async def set_status_tracking(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store, for claimed invoices (``organization_id``, ``id``, ``status_announced``,
+    ``next_status_change_at``),
+    what was announced and when the calendar changes them next."""
+    if rows:
+        await session.execute(
+            SET_STATUS_TRACKING, [{f"b_{name}": value for name, value in r.items()} for r in rows]
+        )
+
+
+async def next_status_change_at(session: AsyncSession) -> datetime | None:
+    return await session.scalar(select(func.min(invoices.c.next_status_change_at)))
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,16 @@ First matching rule wins: ``draft`` (not sent), ``paid`` (balance zero), ``in_co
 ``to_collect`` (today, in the organization's time zone, is after the due date), else
 ``not_due``. ``repository.status_expression`` says the same in SQL for list filters; a
 test keeps the two in agreement.
+
+Only the calendar changes a status without a fact changing: ``next_calendar_change`` says
+on which day it will (the invoice-api's calendar loop announces it then, see
+``calendar_changes``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -54,3 +58,20 @@ def invoice_status(facts: StatusFacts, today: date) -> InvoiceStatus:
     if today > facts.due_date:
         return InvoiceStatus.TO_COLLECT
     return InvoiceStatus.NOT_DUE
+
+
+def next_calendar_change(facts: StatusFacts, today: date) -> date | None:
+    """The first day after ``today`` on which the status differs from today's with the same
+    facts (the due date passes, or a scheduled payment's grace ends), or None if no date
+    will ever change it. The status can only change the day after the due date or the day
+    after ``scheduled_until``, so only those two days are looked at."""
+    now = invoice_status(facts, today)
+    candidates = sorted(
+        day + timedelta(days=1)
+        for day in (facts.due_date, facts.scheduled_until)
+        if day is not None and day >= today
+    )
+    for day in candidates:
+        if invoice_status(facts, day) != now:
+            return day
+    return None

@@ -91,6 +91,10 @@ invoices = Table(
     Column("payment_detected", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Not the status (always derived, status.py), but what others were last told it is,
+    # and the instant the calendar alone next changes it (the calendar loop's work list)
+    Column("status_announced", Text),
+    Column("next_status_change_at", DateTime(timezone=True)),
     UniqueConstraint("organization_id", "number", name="invoices_number_per_organization"),
     Index("invoices_by_organization", "organization_id", "created_at", "id"),
     Index("invoices_by_customer", "organization_id", "customer_id"),
@@ -106,6 +110,11 @@ invoices = Table(
         "external_id",
         unique=True,
         postgresql_where=text("external_id IS NOT NULL"),
+    ),
+    Index(
+        "invoices_by_next_status_change",
+        "next_status_change_at",
+        postgresql_where=text("next_status_change_at IS NOT NULL"),
     ),
 )
 

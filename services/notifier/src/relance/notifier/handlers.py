@@ -12,6 +12,7 @@ from relance.common.events import Event
 from relance.common.events.invoice_events import (
     InvoiceHandedToCollection,
     InvoiceSent,
+    InvoiceStatusChanged,
     InvoiceUpdated,
     PaymentReported,
     PaymentScheduled,
@@ -53,6 +54,7 @@ async def on_invoice_changed(
             "balance": invoice.balance,
             "due_date": invoice.due_date,
             "payment_reference": invoice.payment_reference,
+            "external_id": invoice.external_id,
             "as_of": event.time,
         },
     )
@@ -110,6 +112,7 @@ HANDLERS: dict[str, Handler] = {
     PaymentScheduled.event_type: tell_partners,
     RemindersSuspended.event_type: tell_partners,
     InvoiceHandedToCollection.event_type: tell_partners,
+    InvoiceStatusChanged.event_type: tell_partners,
     PaymentSuggested.event_type: tell_partners,
     PaymentMatched.event_type: tell_partners,
 }

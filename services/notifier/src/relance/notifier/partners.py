@@ -1,7 +1,9 @@
 """What partners are told, and the rules of their webhooks (Standard Webhooks 1.0). Pure.
 
-Each Relance event maps to the partner message types of CONTRACT.md; an endpoint receives
-the types it subscribed to. A failed delivery is retried on a schedule that spans more
+Each Relance event maps to the partner message types below; an endpoint receives the types
+it subscribed to. Every message about an invoice names it as the partner knows it: its
+``number`` and its ``external_id`` (the partner's own id), from the notifier's copy of the
+invoice (``with_invoice_names``). A failed delivery is retried on a schedule that spans more
 than a day, then kept for a manual replay.
 """
 
@@ -15,6 +17,7 @@ from relance.common.events import Event
 from relance.common.events.invoice_events import (
     InvoiceHandedToCollection,
     InvoiceSent,
+    InvoiceStatusChanged,
     PaymentReported,
     PaymentScheduled,
     RemindersSuspended,
@@ -65,13 +68,15 @@ def partner_messages(event: Event[Any]) -> list[tuple[str, dict[str, Any]]]:
                 )
             ]
         case PaymentReported():
-            status = "paid" if data.balance <= 0 else "partially_paid"
+            status = data.status or ("paid" if data.balance <= 0 else "partially_paid")
             messages = [("invoice.status_changed", {**fields, "status": status})]
-            if status == "paid":
+            if data.balance <= 0:
                 messages.append(("invoice.paid", fields))
             return messages
         case PaymentScheduled():
             return [("invoice.status_changed", {**fields, "status": "scheduled"})]
+        case InvoiceStatusChanged():  # the calendar's: a due date passed, a grace ended
+            return [("invoice.status_changed", fields)]
         case InvoiceHandedToCollection():
             return [("invoice.status_changed", {**fields, "status": "in_collection"})]
         case RemindersSuspended():
@@ -85,6 +90,23 @@ def partner_messages(event: Event[Any]) -> list[tuple[str, dict[str, Any]]]:
         case PaymentMatched():
             return [("payment.matched", fields)]
     return []
+
+
+def with_invoice_names(
+    messages: list[tuple[str, dict[str, Any]]], invoice: Any | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """``messages`` with the invoice's ``number`` and ``external_id``, from ``invoice`` (the
+    notifier's copy, current as of its latest event) when there is one, else as the message
+    already has them (``invoice.sent``), else null: a bank match read before the invoice's
+    ``invoice.sent`` (another topic) may come first."""
+    named = []
+    for message_type, data in messages:
+        if invoice is not None:
+            names = {"number": invoice.number, "external_id": invoice.external_id}
+        else:
+            names = {"number": data.get("number"), "external_id": data.get("external_id")}
+        named.append((message_type, {**data, **names}))
+    return named
 
 
 def webhook_body(message_type: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:

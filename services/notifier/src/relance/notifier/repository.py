@@ -74,6 +74,22 @@ async def invoices_of(session: AsyncSession, invoice_ids: list[UUID]) -> dict[UU
     return {row.invoice_id: row for row in result}
 
 
+async def invoice_names(session: AsyncSession, invoice_ids: list[UUID]) -> dict[UUID, Any]:
+    """The number and the partner's external id of these invoices, by id, with their
+    organization (the caller checks it): what partner messages name an invoice by."""
+    if not invoice_ids:
+        return {}
+    result = await session.execute(
+        select(
+            invoices.c.invoice_id,
+            invoices.c.organization_id,
+            invoices.c.number,
+            invoices.c.external_id,
+        ).where(invoices.c.invoice_id.in_(invoice_ids))
+    )
+    return {row.invoice_id: row for row in result}
+
+
 async def add_delivery(session: AsyncSession, values: dict[str, Any]) -> bool:
     """A delivery for a step; False if the step already has one (a repeated reminder.due)."""
     result = await session.execute(

@@ -47,6 +47,7 @@ invoices = Table(
     Column("balance", Numeric(18, 4), nullable=False),
     Column("due_date", Date, nullable=False),
     Column("payment_reference", Text),
+    Column("external_id", Text),  # the partner's id of the invoice, told in its webhooks
     # the time of the event that last changed it: an older event never overwrites a newer
     Column("as_of", DateTime(timezone=True), nullable=False),
 )

@@ -27,7 +27,12 @@ from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
 from relance.common.signing import signed_headers
 from relance.notifier import repository as repo
-from relance.notifier.partners import partner_messages, retry_delay, webhook_body
+from relance.notifier.partners import (
+    partner_messages,
+    retry_delay,
+    webhook_body,
+    with_invoice_names,
+)
 
 log = get_logger(__name__)
 WEBHOOKS = Counter("relance_webhooks_total", "Partner webhook attempts by outcome", ["outcome"])
@@ -37,26 +42,29 @@ LEASE = timedelta(minutes=2)
 async def fan_out(session: AsyncSession, event: Event[Any]) -> None:
     """Queue the partner messages ``event`` causes for every endpoint that wants them, in
     the caller's transaction. A redelivered event queues nothing new: ids derive from it."""
-    messages = partner_messages(event)
-    if not messages:
-        return
-    endpoints = await repo.endpoints_of(session, event.organization_id)
-    await repo.add_webhook_deliveries(session, delivery_rows(event, messages, endpoints))
+    await fan_out_all(session, [event])
 
 
 async def fan_out_all(session: AsyncSession, events: list[Event[Any]]) -> None:
-    """:func:`fan_out` for several events, reading each organization's endpoints once."""
+    """:func:`fan_out` for several events, reading each organization's endpoints once and
+    the copies of their invoices (for the names partners know them by) in one statement."""
+    caused = [(event, messages) for event in events if (messages := partner_messages(event))]
+    if not caused:
+        return
+    copies = await repo.invoice_names(session, list({event.data.invoice_id for event, _ in caused}))
     endpoints: dict[UUID, list[Any]] = {}
     rows = []
-    for event in events:
-        messages = partner_messages(event)
-        if not messages:
-            continue
+    for event, messages in caused:
+        copy = copies.get(event.data.invoice_id)
+        if copy is not None and copy.organization_id != event.organization_id:
+            copy = None
         if event.organization_id not in endpoints:
             endpoints[event.organization_id] = await repo.endpoints_of(
                 session, event.organization_id
             )
-        rows += delivery_rows(event, messages, endpoints[event.organization_id])
+        rows += delivery_rows(
+            event, with_invoice_names(messages, copy), endpoints[event.organization_id]
+        )
     await repo.add_webhook_deliveries(session, rows)
 
 

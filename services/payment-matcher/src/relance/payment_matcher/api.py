@@ -1,4 +1,4 @@
-"""HTTP routes of the payment-matcher (CONTRACT.md): bank transactions in, as JSON or as a
+"""HTTP routes of the payment-matcher (docs/api.md): bank transactions in, as JSON or as a
 statement file; what became of each; the suggestions a person confirms or rejects."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HTTP routes of the scheduler: the plan preview (CONTRACT.md) and an invoice's plan."""
+"""HTTP routes of the scheduler: the plan preview (docs/api.md) and an invoice's plan."""
 
 from __future__ import annotations
 

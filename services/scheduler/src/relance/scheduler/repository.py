@@ -206,7 +206,7 @@ async def awaits_decision(session: AsyncSession, organization_id: UUID, invoice_
 # that the catch-up EXISTS runs once per step (inlined, it ran once per use); `due` reads
 # invoice_id and position from the locked rows itself, so no second lookup of each step.
 # Above about 5,000 steps PostgreSQL plans this as a full scan of steps instead: hence the
-# cap on FIRING_BATCH_SIZE (BENCHMARKS.md, section 6).
+# cap on FIRING_BATCH_SIZE (BENCHMARKS.md, "What limits it").
 CLAIM_DUE_STEPS = """
     WITH due AS (
         SELECT id, invoice_id, position, fire_at FROM steps

@@ -44,6 +44,9 @@ class PaymentReported(InvoicePayload, event_type="payment.reported", topic=TOPIC
     total: Money
     paid: Money
     balance: Money
+    # the invoice's status after this payment, by invoice-api's rules (None from older
+    # emitters: then paid at a zero balance, else partially_paid)
+    status: str | None = None
 
 
 class PaymentScheduled(InvoicePayload, event_type="payment.scheduled", topic=TOPIC):
@@ -60,3 +63,15 @@ class InvoiceHandedToCollection(
     InvoicePayload, event_type="invoice.handed_to_collection", topic=TOPIC
 ):
     handed_at: datetime
+
+
+class InvoiceStatusChanged(InvoicePayload, event_type="invoice.status_changed", topic=TOPIC):
+    """The invoice's status changed with no event of its own telling it: mostly the calendar
+    (its due date passed: ``not_due`` → ``to_collect``; the grace of a scheduled payment
+    ended with the balance still open), sent once, at the organization's midnight of the
+    day the change starts; or a due date moved (``changed_at`` is then the move's time).
+    A payment, a payment schedule or a collection tells the status it makes itself."""
+
+    status: str
+    previous_status: str
+    changed_at: datetime
