@@ -1,8 +1,8 @@
 """Business days per country: Monday to Friday, less the country's public holidays.
 
 Holidays come from the ``holidays`` package (national holidays only, no regional ones).
-``add_business_days(x, n)`` is the rules' ``X + n bd`` (docs/domain.md): the n-th business day strictly
-after ``x``, whatever day ``x`` itself is.
+``add_business_days(x, n)`` is the rules' ``X + n bd`` (docs/domain.md): the n-th business
+day strictly after ``x``, whatever day ``x`` itself is.
 """
 
 from __future__ import annotations
