@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
@@ -78,8 +80,8 @@ class Matcher:
             if await claim_event(session, event.id, event.type):
                 await HANDLERS[event.type](session, event)
 
-    async def new_organization(self) -> None:
-        self.org = uuid.uuid4()
+    async def new_organization(self, org: uuid.UUID | None = None) -> None:
+        self.org = org or uuid.uuid4()
         self.key = "rk_matcher-test-" + self.org.hex
         await self.apply(
             OrganizationSaved(
@@ -102,9 +104,10 @@ class Matcher:
         sent_days_ago: int = 30,
         invoice_id: uuid.UUID | None = None,
         announced_as: type[InvoiceSent] | type[InvoiceUpdated] = InvoiceSent,
+        balance: str | None = None,
     ) -> uuid.UUID:
         """An invoice sent (``invoice.sent``, or ``announced_as`` another event of the same
-        shape), as invoice-api announces it."""
+        shape), as invoice-api announces it; unpaid unless ``balance`` says otherwise."""
         invoice_id = invoice_id or uuid.uuid4()
         sent_at = self.clock.now() - timedelta(days=sent_days_ago)
         await self.apply(
@@ -118,8 +121,8 @@ class Matcher:
                     number=number,
                     currency=currency,
                     total=Decimal(total),
-                    paid=Decimal(0),
-                    balance=Decimal(total),
+                    paid=Decimal(total) - Decimal(balance or total),
+                    balance=Decimal(balance or total),
                     issue_date=sent_at.date(),
                     due_date=sent_at.date() + timedelta(days=30),
                     sent_at=sent_at,
@@ -129,7 +132,20 @@ class Matcher:
         )
         return invoice_id
 
-    async def paid_elsewhere(self, invoice_id: uuid.UUID, amount: str, balance: str) -> None:
+    async def paid_elsewhere(
+        self,
+        invoice_id: uuid.UUID,
+        amount: str,
+        balance: str,
+        *,
+        total: str | None = None,
+        match_id: uuid.UUID | str | None = None,
+        bank_reference: str | None = None,
+    ) -> None:
+        """invoice-api's ``payment.reported``: a payment a person or a partner reported, or
+        the one it recorded for this service's match (``match_id``, or only the transaction's
+        ``bank_reference`` as an invoice-api that does not name the match says it)."""
+        invoice_total = Decimal(total) if total is not None else Decimal(amount) + Decimal(balance)
         await self.apply(
             PaymentReported(
                 invoice_id=invoice_id,
@@ -137,9 +153,12 @@ class Matcher:
                 amount=Decimal(amount),
                 currency="EUR",
                 paid_on=date(2026, 4, 14),
-                total=Decimal(amount) + Decimal(balance),
-                paid=Decimal(amount),
+                source="bank" if match_id or bank_reference else "user",
+                reference=bank_reference,
+                total=invoice_total,
+                paid=invoice_total - Decimal(balance),
                 balance=Decimal(balance),
+                match_id=uuid.UUID(str(match_id)) if match_id else None,
             )
         )
 
@@ -207,16 +226,15 @@ class Matcher:
             return value
 
 
-@pytest_asyncio.fixture
-async def matcher(make_database, broker) -> AsyncIterator[Matcher]:
-    """The service, its consumers off (tests apply events themselves), its relay on."""
-    url = await make_database("relance.payment_matcher")
+@asynccontextmanager
+async def serving(url: str, bootstrap_servers: str) -> AsyncIterator[Matcher]:
+    """The service on the database at ``url``, with one new organization."""
     database = Database(url, pool_size=5)
-    running = Matcher(database, FrozenClock(NOW), broker.bootstrap_servers)
+    running = Matcher(database, FrozenClock(NOW), bootstrap_servers)
     await running.new_organization()
     settings = PaymentMatcherSettings(
         database_url=url,
-        kafka_bootstrap_servers=broker.bootstrap_servers,
+        kafka_bootstrap_servers=bootstrap_servers,
         run_consumers=False,
         outbox_poll_seconds=0.1,
     )
@@ -230,3 +248,18 @@ async def matcher(make_database, broker) -> AsyncIterator[Matcher]:
         running.client = client
         yield running
     await database.dispose()
+
+
+@pytest.fixture
+def serve(broker) -> Any:
+    """``async with serve(url) as matcher``: the service on a database the test made."""
+    return lambda url: serving(url, broker.bootstrap_servers)
+
+
+@pytest_asyncio.fixture
+async def matcher(make_database, broker) -> AsyncIterator[Matcher]:
+    """The service, its consumers off (tests apply events themselves), its relay on."""
+    async with serving(
+        await make_database("relance.payment_matcher"), broker.bootstrap_servers
+    ) as running:
+        yield running

@@ -206,6 +206,23 @@ async def test_a_suggested_match_flags_the_invoice_and_a_bank_match_pays_it_once
     assert shown["payment_detected"] is False
 
 
+async def test_the_payment_a_bank_match_records_names_the_match(api, broker):
+    # the payment-matcher knows by it which of its matches the balance already includes
+    org = await api.as_new_organization()
+    invoice = await api.sent_invoice(total="500.00")
+    match_id = uuid.uuid4()
+
+    await apply(api, event_for(org, PaymentMatched(
+        invoice_id=uuid.UUID(invoice["id"]), match_id=match_id, bank_reference="BANK-1",
+        amount=Decimal("200.00"), currency="EUR", booked_on=WHEN.date(),
+    )))  # fmt: skip
+
+    events = await wait_for_events(broker.bootstrap_servers, invoice_events.TOPIC, 2)
+    (reported,) = [e for e in events if e.type == "payment.reported"]
+    assert reported.data.match_id == match_id
+    assert (reported.data.source, reported.data.balance) == ("bank", Decimal("300.00"))
+
+
 async def test_events_about_another_organizations_invoice_change_nothing(api):
     await api.as_new_organization()
     invoice = await api.sent_invoice()

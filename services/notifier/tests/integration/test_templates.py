@@ -70,3 +70,44 @@ async def test_a_saved_template_words_the_next_email_and_a_reset_restores_the_de
     assert first["Subject"] == "Votre facture FA-2026-0042"
     assert "Reste dû : 1" in first.get_body(("plain",)).get_content()
     assert second["Subject"] == "Relance : facture FA-2026-0042 impayée"
+
+
+async def test_a_template_holding_unstorable_text_is_refused_and_not_saved(api):
+    # a lone surrogate and a NUL, as JSON escapes (a client's encoder may refuse to send
+    # the surrogate itself): PostgreSQL can store neither
+    for escape in ("\\udace", "\\u0000"):
+        for part in ("subject", "body"):
+            fields = {"subject": '"Facture {{ number }}"', "body": '"Reste du"'}
+            fields[part] = f'"x{escape}y {{{{ number }}}}"'
+            body = f'{{"subject": {fields["subject"]}, "body": {fields["body"]}}}'
+            answer = await api.put(
+                "/v1/templates/fr/escalation_1",
+                content=body.encode(),
+                headers={"content-type": "application/json"},
+            )
+            assert answer.status_code == 422, (escape, part, answer.text)
+            assert answer.json()["detail"][0]["loc"] == ["body", part]
+    assert (await api.get("/v1/templates/fr/escalation_1")).json()["overridden"] is False
+
+
+async def test_a_subject_without_the_invoice_number_is_refused_saying_why(api):
+    for subject in ("Votre facture", "Facture {{ number | lower }}", "{{ customer }}"):
+        for path in ("/v1/templates/fr/due", "/v1/templates/fr/due/preview"):
+            answer = await api.request(
+                "PUT" if path.endswith("due") else "POST",
+                path,
+                json={"subject": subject, "body": "Reste dû : {{ balance }}."},
+            )
+            assert answer.status_code == 422, (subject, path, answer.text)
+            [problem] = answer.json()["detail"]
+            assert problem["loc"] == ["body", "subject"]
+            assert "{{ number }}" in problem["msg"]
+    assert (await api.get("/v1/templates/fr/due")).json()["overridden"] is False
+
+
+async def test_a_subject_with_the_number_written_without_spaces_is_saved(api):
+    answer = await api.put(
+        "/v1/templates/fr/due", json={"subject": "Facture {{number}}", "body": "Reste dû."}
+    )
+    assert answer.status_code == 200, answer.text
+    assert (await api.get("/v1/templates/fr/due")).json()["subject"] == "Facture {{number}}"

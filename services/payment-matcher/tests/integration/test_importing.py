@@ -8,6 +8,7 @@ import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from relance.common.events.invoice_events import InvoiceUpdated
 
@@ -114,26 +115,75 @@ async def test_importing_the_same_transactions_again_pays_nothing_twice(matcher)
     assert await matcher.count("bank_transactions") == 2
 
 
-async def test_the_outcome_of_each_transaction_is_counted_for_the_operator(matcher):
-    outcomes = ("matched", "suggested", "unmatched", "debit", "duplicate")
-    metric = "relance_bank_transactions_total"
-    before = {o: await matcher.metric(metric, outcome=o) for o in outcomes}
-    await matcher.invoice(number="FA-2026-0012")
-    items = [
+OUTCOMES = ("matched", "suggested", "unmatched", "debit", "duplicate")
+
+
+async def counted(matcher) -> dict[str, float]:
+    """``relance_bank_transactions_total`` by outcome."""
+    return {o: await matcher.metric("relance_bank_transactions_total", outcome=o) for o in OUTCOMES}
+
+
+def one_of_each(matcher) -> list[dict]:
+    """A credit paying FA-2026-0012, an unknown credit, a debit."""
+    return [
         matcher.credit("BNK-1", "1200.00", remittance_info="FA-2026-0012"),
         matcher.credit("BNK-2", "9.99"),
         matcher.credit("BNK-3", "-50.00"),
     ]
+
+
+async def test_the_outcome_of_each_transaction_is_counted_for_the_operator(matcher):
+    before = await counted(matcher)
+    await matcher.invoice(number="FA-2026-0012")
+    items = one_of_each(matcher)
     await matcher.transactions(*items)
     await matcher.transactions(items[0])
 
-    after = {o: await matcher.metric(metric, outcome=o) for o in outcomes}
-    assert {o: after[o] - before[o] for o in outcomes} == {
+    after = await counted(matcher)
+    assert {o: after[o] - before[o] for o in OUTCOMES} == {
         "matched": 1,
         "suggested": 0,
         "unmatched": 1,
         "debit": 1,
         "duplicate": 1,
+    }
+
+
+async def test_an_import_that_fails_to_commit_counts_nothing_and_its_retry_counts_once(
+    matcher,
+):
+    before = await counted(matcher)
+    await matcher.invoice(number="FA-2026-0012")
+    items = one_of_each(matcher)
+    async with matcher.database.transaction() as session:  # the database refuses the commit
+        await session.execute(
+            text(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
+                " AS $$ BEGIN RAISE EXCEPTION 'no space left on device'; END $$"
+            )
+        )
+        await session.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON bank_transactions"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        )
+
+    with pytest.raises(Exception, match="no space left on device"):
+        await matcher.post("/v1/bank-transactions", {"items": items})
+
+    assert await matcher.count("bank_transactions") == 0
+    assert await counted(matcher) == before
+    async with matcher.database.transaction() as session:
+        await session.execute(text("DROP TRIGGER refuse_at_commit ON bank_transactions"))
+    await matcher.transactions(*items)  # the client tries again
+    after = await counted(matcher)
+    assert {o: after[o] - before[o] for o in OUTCOMES} == {
+        "matched": 1,
+        "suggested": 0,
+        "unmatched": 1,
+        "debit": 1,
+        "duplicate": 0,
     }
 
 

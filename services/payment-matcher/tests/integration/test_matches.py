@@ -8,10 +8,10 @@ import uuid
 import pytest
 
 
-async def suggestion(matcher, **credit_fields) -> dict:
+async def suggestion(matcher, amount: str = "480.00", **credit_fields) -> dict:
     """Import a credit that only a fuzzy payer name ties to the invoice: a suggestion."""
     fields = {"counterparty_name": "BOULANGERIE MARTINN", "remittance_info": "virement avril"}
-    await matcher.transactions(matcher.credit("BNK-S", "480.00", **{**fields, **credit_fields}))
+    await matcher.transactions(matcher.credit("BNK-S", amount, **{**fields, **credit_fields}))
     listed = (await matcher.get("/v1/matches", state="suggested")).json()["items"]
     assert listed, "the credit is suggested"
     return dict(listed[0])
@@ -131,3 +131,83 @@ async def test_automatic_matches_are_listed_too_but_cannot_be_decided(matcher):
 
     assert found["evidence"] == "number"
     assert answer.status_code == 409
+
+
+async def test_the_account_and_name_a_person_teaches_match_the_credits_that_waited(matcher):
+    customer = uuid.uuid4()
+    await matcher.invoice(number="FA-2026-0012", total="480.00", ibans=(), customer_id=customer)
+    rent = await matcher.invoice(
+        number="FA-2026-0040", total="75.00", ibans=(), customer_id=customer
+    )
+    fees = await matcher.invoice(
+        number="FA-2026-0041", total="130.00", ibans=(), customer_id=customer
+    )
+    # the customer pays from its landlord's account: nothing ties these to it yet
+    other = {"counterparty_name": "SCI DES LILAS", "counterparty_iban": "DE89370400440532013000"}
+    await matcher.transactions(
+        matcher.credit("BNK-IBAN", "75.00", **other),
+        matcher.credit("BNK-NAME", "130.00", counterparty_name="SCI des Lilas"),
+    )
+    assert (await matcher.transaction("BNK-IBAN"))["state"] == "unmatched"
+    assert (await matcher.transaction("BNK-NAME"))["state"] == "unmatched"
+    found_later = "relance_bank_transactions_found_later_total"
+    before = {s: await matcher.metric(found_later, outcome=s) for s in ("matched", "suggested")}
+    found = await suggestion(
+        matcher, remittance_info="acompte FA-2026-0012", amount="400.00", **other
+    )
+
+    answer = await matcher.post(f"/v1/matches/{found['id']}/confirm")
+
+    assert answer.status_code == 200, answer.text
+    # the account is now the customer's: its exact amount is paid
+    by_iban = await matcher.transaction("BNK-IBAN")
+    assert by_iban["state"] == "matched"
+    assert by_iban["allocations"] == [{"invoice_id": str(rent), "amount": "75.00"}]
+    # a name is never enough to record a payment: it is suggested
+    by_name = await matcher.transaction("BNK-NAME")
+    assert by_name["state"] == "suggested"
+    proposed = (await matcher.get(f"/v1/matches/{by_name['suggestions'][0]}")).json()
+    assert proposed["allocations"] == [{"invoice_id": str(fees), "amount": "130.00"}]
+    paid = {e["bank_reference"] for e in await matcher.events("payment.matched")}
+    assert paid == {"BNK-S", "BNK-IBAN"}
+    assert {s: await matcher.metric(found_later, outcome=s) - before[s] for s in before} == {
+        "matched": 1,
+        "suggested": 1,
+    }
+
+
+async def test_a_credit_rejected_for_an_invoice_waits_again_but_never_for_that_invoice(matcher):
+    customer = uuid.uuid4()
+    first = await matcher.invoice(
+        number="FA-2026-0040", total="75.00", ibans=(), customer_id=customer
+    )
+    iban = "DE89370400440532013000"
+    await matcher.transactions(
+        matcher.credit(
+            "BNK-R", "75.00", counterparty_name="BOULANGERIE MARTINN", counterparty_iban=iban
+        )
+    )
+    (proposed,) = (await matcher.get("/v1/matches", state="suggested")).json()["items"]
+    await matcher.post(f"/v1/matches/{proposed['id']}/reject")
+    assert (await matcher.transaction("BNK-R"))["state"] == "unmatched"
+    await matcher.invoice(number="FA-2026-0012", total="480.00", ibans=(), customer_id=customer)
+    found = await suggestion(
+        matcher,
+        remittance_info="acompte FA-2026-0012",
+        amount="400.00",
+        counterparty_name="SCI DES LILAS",
+        counterparty_iban=iban,
+    )
+
+    # the account becomes the customer's: BNK-R is tried again, 75.00 from it
+    await matcher.post(f"/v1/matches/{found['id']}/confirm")
+
+    shown = await matcher.transaction("BNK-R")
+    proposed_again = [
+        a["invoice_id"]
+        for match_id in shown["suggestions"]
+        for a in (await matcher.get(f"/v1/matches/{match_id}")).json()["allocations"]
+    ]
+    assert str(first) not in proposed_again
+    assert shown["allocations"] == []
+    assert await matcher.balance(first) == 75

@@ -3,6 +3,7 @@ across re-imports, and every malformed or cut file refused with where it goes wr
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date
 from decimal import Decimal
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from relance.common.textguard import first_unstorable
 from relance.payment_matcher.statements import (
     BankTransaction,
     CsvMapping,
@@ -928,6 +930,7 @@ def test_random_bytes_give_a_list_or_a_statement_error(content: bytes) -> None:
     except StatementError:
         return
     assert isinstance(result, list)
+    assert all(storable(tx) for tx in result)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -954,9 +957,51 @@ def test_truncated_or_mutated_files_give_a_list_or_a_statement_error(
     except StatementError as error:
         message = str(error)
     else:
-        assert all(isinstance(tx, BankTransaction) for tx in result)
+        assert all(isinstance(tx, BankTransaction) and storable(tx) for tx in result)
         return
     assert message
+
+
+def storable(tx: BankTransaction) -> bool:
+    """No text of the transaction holds what PostgreSQL cannot store."""
+    texts = [v for v in dataclasses.astuple(tx) if isinstance(v, str)]
+    return all(first_unstorable(text) is None for text in texts)
+
+
+# --- Text the database cannot store: refused, saying where -------------------------------
+
+CSV = b"booked_on,amount,currency,remittance_info\n2026-03-01,10.00,EUR,FA-1\n"
+MT940 = (
+    b":20:STMT\n:25:FR7630006000011234567890189\n:28C:1\n:60F:C260301EUR0,00\n"
+    b":61:2603010301C10,00NTRFNONREF\n:86:FA-1\n:62F:C260301EUR10,00\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "mapping", "what", "where"),
+    [
+        (CSV.replace(b"currency", b"curr\x00ency"), None, "NUL", "line 1"),
+        (CSV.replace(b"FA-1", b"FA\x001"), None, "NUL", "line 2"),
+        # an encoding the client chose can decode to a lone surrogate
+        (CSV.replace(b"FA-1", b"FA\\ud800"), {"encoding": "unicode_escape"}, "surrogate", "line 2"),
+        (MT940.replace(b"FA-1", b"FA\x001"), None, "NUL", "line 6"),
+    ],
+)
+def test_unstorable_text_in_a_file_is_refused_with_its_line(content, mapping, what, where):
+    csv_mapping = CsvMapping.from_dict(mapping) if mapping else None
+    with pytest.raises(StatementError) as refused:
+        parse_statement(content, csv_mapping=csv_mapping)
+    assert what in refused.value.message
+    assert refused.value.where == where
+
+
+@pytest.mark.parametrize("name", ["ofx1_sgml.ofx", "ofx2_xml.ofx"])
+def test_a_nul_a_library_lets_through_is_refused_with_its_transaction(name):
+    content = re.sub(rb"<NAME>(\w)", lambda m: m.group(0) + b"\x00", read(name), count=1)
+    with pytest.raises(StatementError) as refused:
+        parse(name, content)
+    assert "NUL" in refused.value.message
+    assert refused.value.where == "transaction 1"
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,5 +1,6 @@
 """Field types that HTTP bodies of several services share: amounts as decimal strings,
-ISO 4217 currencies, IBANs, text PostgreSQL can store. Each refuses bad input with a
+ISO 4217 currencies, IBANs. (Text PostgreSQL cannot store is refused for every field by
+``relance.common.textguard``.) Each refuses bad input with a
 message a client can act on (pydantic turns it into a 422)."""
 
 from __future__ import annotations
@@ -52,15 +53,7 @@ def check_iban(value: str) -> str:
         raise ValueError(f"invalid IBAN: {exc}") from exc
 
 
-def check_no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold U+0000: refuse it here rather than fail at the insert
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    return value
-
-
 Amount = Annotated[Decimal, BeforeValidator(parse_amount)]
 SignedAmount = Annotated[Decimal, BeforeValidator(parse_signed_amount)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(check_currency)]
 Iban = Annotated[str, Field(min_length=15, max_length=42), AfterValidator(check_iban)]
-StoredText = Annotated[str, AfterValidator(check_no_nul)]

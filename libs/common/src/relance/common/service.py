@@ -22,6 +22,8 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relance.common.clock import Clock, SystemClock
 from relance.common.db import Database
@@ -33,6 +35,7 @@ from relance.common.logging import configure_logging, get_logger
 from relance.common.migrations import upgrade
 from relance.common.outbox import OutboxRelay
 from relance.common.settings import ServiceSettings
+from relance.common.textguard import TextGuard, http_error, validation_failed
 from relance.common.tracing import TracingSettingsError, configure_tracing, shutdown_tracing
 
 log = get_logger(__name__)
@@ -188,6 +191,9 @@ def create_app(
 
     app = FastAPI(title=f"Relance {spec.name}", description=spec.description, lifespan=lifespan)
     app.state.runtime = runtime
+    # every request's text is checked before any route sees it (textguard.py): a field
+    # added tomorrow cannot forget it. Added first, so it runs inside the request context.
+    app.add_middleware(TextGuard, routers=spec.routers)
     app.add_middleware(RequestContextMiddleware)
     # FastAPI tries the routes in order, each at some cost: the service's own come first
     for router in spec.routers:
@@ -196,6 +202,9 @@ def create_app(
     if runtime.consumes:
         readiness["consumer"] = runtime.check_consumer
     app.include_router(platform_router(readiness))
+    # errors that quote the input cannot fail themselves on a surrogate or non-UTF-8 bytes
+    app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     for exception, handler in {**DATABASE_ERROR_HANDLERS, **spec.exception_handlers}.items():
         app.add_exception_handler(exception, handler)
     return app

@@ -552,6 +552,7 @@ async def record_payment(
                     paid=snapshot.paid,
                     balance=snapshot.balance,
                     status=after.status,
+                    match_id=match_id,
                 )
             )
         ],

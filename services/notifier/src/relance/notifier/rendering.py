@@ -16,7 +16,7 @@ from types import TracebackType
 
 from babel.dates import format_date
 from babel.numbers import format_currency
-from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateError
+from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
@@ -119,6 +119,40 @@ def mail_context(kind: StepKind, language: str, facts: MailFacts, today: date) -
         "payment_reference": facts.payment_reference,
         "legal_mentions": kind in LATE_STEPS and facts.organization_country == "FR",
     }
+
+
+def subject_number_problem(source: str) -> str | None:
+    """Why an organization's subject does not always show the invoice number, or None.
+
+    Every email's subject carries the invoice number, so that the customer (and their
+    accountant's mail search) finds it. The subject must therefore output the variable
+    ``number`` as it is, whatever the data: ``{{ number }}`` (any whitespace inside the
+    braces, ``{{- number -}}`` too) outside any ``{% if %}``, ``{% for %}`` or other block,
+    with no ``{% set number %}`` or loop variable of that name anywhere. A filter or an
+    expression on it (``{{ number | upper }}``, ``{{ number[:4] }}``) does not count: it
+    may change or drop the number, and which ones keep it cannot be told in general.
+    Syntax errors are left to rendering, which names their line."""
+    try:
+        tree = _overrides.parse(source)
+    except TemplateError:
+        return None
+    if any(
+        name.name == "number" and name.ctx in ("store", "param")
+        for name in tree.find_all(nodes.Name)
+    ):
+        return "the subject must not assign the variable number: it is the invoice number"
+    shown = any(
+        isinstance(expression, nodes.Name) and expression.name == "number"
+        for statement in tree.body
+        if isinstance(statement, nodes.Output)
+        for expression in statement.nodes
+    )
+    if not shown:
+        return (
+            "the subject must show the invoice number: write {{ number }} in it, without a "
+            "filter and outside any {% if %} or {% for %}"
+        )
+    return None
 
 
 def _render_part(part: str, source: str, context: dict[str, object]) -> str:

@@ -20,6 +20,7 @@ from relance.notifier.rendering import (
     Override,
     builtin_source,
     render_mail,
+    subject_number_problem,
 )
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
@@ -56,7 +57,8 @@ class Preview(BaseModel):
 
 
 def checked(kind: StepKind, language: str, draft: TemplateIn) -> Preview:
-    """The draft rendered with sample data; 422 naming the part and line if it cannot."""
+    """The draft rendered with sample data; 422 naming the part and line if it cannot, or
+    if its subject does not show the invoice number."""
     try:
         mail = render_mail(
             kind, language, SAMPLE, SAMPLE_TODAY, Override(draft.subject, draft.body)
@@ -66,6 +68,12 @@ def checked(kind: StepKind, language: str, draft: TemplateIn) -> Preview:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"loc": ["body", exc.part], "line": exc.line, "msg": str(exc)}],
         ) from exc
+    problem = subject_number_problem(draft.subject)
+    if problem is not None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"loc": ["body", "subject"], "msg": problem, "type": "value_error"}],
+        )
     return Preview(subject=mail.subject, text=mail.text, html=mail.html)
 
 

@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.deps import RuntimeDep, SessionDep
-from relance.common.fields import Currency, Iban, SignedAmount, StoredText
+from relance.common.fields import Currency, Iban, SignedAmount
 from relance.common.money import amount_problem, quantize
 from relance.common.paging import Page, decode_cursor, decode_uuid_cursor, encode_cursor
 from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
+from relance.common.textguard import StoredText, unstorable_in, unstorable_message
 from relance.payment_matcher import reconciling
 from relance.payment_matcher import repository as repo
 from relance.payment_matcher.reconciling import AlreadyDecided, ImportResult, NotFound
@@ -50,16 +51,16 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "not in this 
 class TransactionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    bank_reference: Annotated[StoredText, Field(min_length=1, max_length=140)]
+    bank_reference: Annotated[str, Field(min_length=1, max_length=140)]
     booked_on: date
     amount: SignedAmount = Field(
         description="a credit (> 0) is matched to invoices; a debit (< 0) is kept, never matched"
     )
     currency: Currency
-    counterparty_name: Annotated[StoredText, Field(max_length=200)] | None = None
+    counterparty_name: Annotated[str, Field(max_length=200)] | None = None
     counterparty_iban: Iban | None = None
-    remittance_info: Annotated[StoredText, Field(max_length=1000)] | None = None
-    creditor_reference: Annotated[StoredText, Field(max_length=35)] | None = None
+    remittance_info: Annotated[str, Field(max_length=1000)] | None = None
+    creditor_reference: Annotated[str, Field(max_length=35)] | None = None
 
     @model_validator(mode="after")
     def _amount_fits_currency(self) -> Self:
@@ -155,10 +156,12 @@ async def import_statement(
     rt: RuntimeDep,
     file: Annotated[UploadFile, File(description="CAMT.053 XML, MT940, OFX or CSV")],
     mapping: Annotated[
-        str | None, Form(description="CSV only: JSON object of column names", max_length=4000)
+        StoredText | None,
+        Form(description="CSV only: JSON object of column names", max_length=4000),
     ] = None,
     account: Annotated[
-        str | None, Form(description="the account, for references derived from it", max_length=64)
+        StoredText | None,
+        Form(description="the account, for references derived from it", max_length=64),
     ] = None,
 ) -> ImportOut:
     """Import a statement file, all or nothing: a file that does not read whole imports
@@ -167,7 +170,7 @@ async def import_statement(
     if len(content) > MAX_FILE_BYTES:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="statement file too large")
     try:
-        csv_mapping = CsvMapping.from_dict(json.loads(mapping)) if mapping else None
+        csv_mapping = _csv_mapping(json.loads(mapping)) if mapping else None
         # parsing 10 MB takes seconds of CPU: in a thread, other requests go on meanwhile
         transactions = await asyncio.to_thread(
             parse_statement,
@@ -186,6 +189,15 @@ async def import_statement(
         raise _unprocessable("file", "the statement has no transactions")
     result = await reconciling.import_transactions(s, t.id, transactions, rt.clock.now())
     return _import_out(result)
+
+
+def _csv_mapping(raw: Any) -> CsvMapping:
+    # the form field is checked as text, but its JSON may still hold "\u0000" escapes
+    for loc, what in unstorable_in(raw):
+        raise _unprocessable(
+            "mapping", f"{'.'.join(map(str, loc)) or 'mapping'}: {unstorable_message(what)}"
+        )
+    return CsvMapping.from_dict(raw)
 
 
 def _import_out(result: ImportResult) -> ImportOut:

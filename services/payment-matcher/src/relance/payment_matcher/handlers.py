@@ -3,7 +3,9 @@ open invoices and their customers, which the matching rules look through.
 
 ``invoice.sent`` and ``invoice.updated`` carry the whole invoice and customer: the copy is
 replaced by what they say. ``payment.reported`` carries the balance after the payment, as
-invoice-api keeps it, whoever reported it (a person, a partner, or this service's match).
+invoice-api keeps it, whoever reported it (a person, a partner, or this service's match,
+then named by its ``match_id``). Every balance invoice-api reports is taken less this
+service's payments it has not acknowledged yet (``payments_in_flight``).
 Delivery is at least once; the consumer's inbox makes each event apply once.
 """
 
@@ -18,7 +20,7 @@ from relance.common.kafka import Handler
 from relance.common.logging import get_logger
 from relance.payment_matcher import reconciling
 from relance.payment_matcher import repository as repo
-from relance.payment_matcher.matching import normalize_iban
+from relance.payment_matcher.matching import invoice_lookup_keys, normalize_iban
 
 log = get_logger(__name__)
 
@@ -34,6 +36,11 @@ async def on_invoice_changed(
     # taken before any row: an import running now ends first (its credits are then seen
     # below), and locks are always taken in the same order as an import takes them
     await repo.lock_organization(session, org_id)
+    # invoice-api's balance may not include this service's latest matches yet: they are
+    # taken off until it acknowledges them, so that no transfer pays what another one paid
+    balance = await reconciling.balance_from_invoice_api(
+        session, org_id, data.invoice_id, invoice.balance
+    )
     new = await repo.save_open_invoice(
         session,
         {
@@ -43,7 +50,7 @@ async def on_invoice_changed(
             "number": invoice.number,
             "payment_reference": invoice.payment_reference,
             "currency": invoice.currency,
-            "balance": invoice.balance,
+            "balance": balance,
             "due_date": invoice.due_date,
             "sent_on": invoice.sent_at.date(),
         },
@@ -51,19 +58,23 @@ async def on_invoice_changed(
     await repo.save_payer(
         session, org_id, customer.id, customer.name, [normalize_iban(i) for i in customer.ibans]
     )
-    if new and invoice.balance > 0:
-        # its payment may have come first: a credit that waits for it is matched now. Only
-        # for an invoice new here: a later invoice.updated may carry a balance older than
-        # this service's own matches, which must not be paid again
+    if new and balance > 0:
+        # its payment may have come first: a credit that waits for it is matched now
         await reconciling.match_waiting_credits(
-            session, org_id, invoice.number, invoice.payment_reference, event.time
+            session,
+            org_id,
+            invoice_lookup_keys(invoice.number, invoice.payment_reference),
+            event.time,
         )
 
 
 async def on_payment_reported(session: AsyncSession, event: Event[PaymentReported]) -> None:
-    await repo.set_balance(
-        session, event.organization_id, event.data.invoice_id, event.data.balance
+    data, org_id = event.data, event.organization_id
+    await repo.lock_organization(session, org_id)  # no import lowers the balance meanwhile
+    balance = await reconciling.balance_from_invoice_api(
+        session, org_id, data.invoice_id, data.balance, acknowledged=data
     )
+    await repo.set_balance(session, org_id, data.invoice_id, balance)
 
 
 HANDLERS: dict[str, Handler] = {

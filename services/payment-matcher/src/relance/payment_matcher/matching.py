@@ -262,11 +262,23 @@ def references_of(credit: Credit) -> tuple[list[str], str]:
 def credit_lookup_keys(credit: Credit) -> set[str]:
     """What an invoice must have for rules 1 and 2 to find it from this credit: the
     references it quotes (``ref:…``) and the digit groups of each number token of its text
-    (``num:2026-12``). An unmatched credit keeps them, so that an invoice known later is
-    looked for only among the credits that may name it (:func:`invoice_lookup_keys`)."""
+    (``num:2026-12``); and who paid it (:func:`payer_lookup_keys`). An unmatched credit
+    keeps them, so that an invoice known later (:func:`invoice_lookup_keys`), or a payer
+    learned later, is looked for only among the credits that may name it."""
     references, text = references_of(credit)
     keys = {f"ref:{reference}" for reference in references}
     keys.update(f"num:{'-'.join(token.groups)}" for token in find_number_tokens(text))
+    return keys | payer_lookup_keys(credit.counterparty_iban, credit.counterparty_name)
+
+
+def payer_lookup_keys(iban: str | None, name: str | None) -> set[str]:
+    """The keys of a payer's account (``iban:FR76…``) and name (``name:DUPONT JEAN``): the
+    credits that carry them are tried again when a person teaches them (rules 3 and 4)."""
+    keys = set()
+    if iban and (account := normalize_iban(iban)):
+        keys.add(f"iban:{account}")
+    if name and (words := name_key(name)):
+        keys.add(f"name:{words}")
     return keys
 
 
@@ -376,6 +388,13 @@ def token_finds(token: NumberToken, key: NumberKey) -> bool:
 
 
 # -- amounts ------------------------------------------------------------------------------
+
+
+def balance_here(reported: Decimal, unacknowledged: Iterable[Decimal]) -> Decimal:
+    """The balance to match against: invoice-api's (``reported``, as of its last event),
+    less this service's payments that invoice-api has not acknowledged yet, since its
+    balance does not include them. Never below zero."""
+    return max(reported - sum(unacknowledged, Decimal(0)), Decimal(0))
 
 
 def oldest_first(invoices: Iterable[OpenInvoice]) -> list[OpenInvoice]:

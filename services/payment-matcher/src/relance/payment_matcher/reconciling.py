@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -20,9 +20,12 @@ from typing import Any
 from uuid import UUID
 
 from prometheus_client import Counter, Histogram
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from relance.common.events import Event, Payload
+from relance.common.events.invoice_events import PaymentReported
 from relance.common.events.payment_events import (
     PaymentMatched,
     PaymentSuggested,
@@ -40,9 +43,10 @@ from relance.payment_matcher.matching import (
     OpenBook,
     OpenInvoice,
     Payer,
+    balance_here,
     credit_lookup_keys,
-    invoice_lookup_keys,
     normalize_iban,
+    payer_lookup_keys,
 )
 from relance.payment_matcher.statements import BankTransaction
 from relance.payment_matcher.tables import bank_transactions, match_allocations, matches
@@ -71,6 +75,33 @@ IMPORT_DURATION = Histogram(
     "Time to import and match one request's bank transactions",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80),
 )
+
+
+def count_on_commit(session: AsyncSession, counter: Any, amount: float = 1) -> None:
+    """Add ``amount`` to ``counter`` (a labelled child) once the session's transaction
+    commits: a transaction rolled back, or a handler tried again, counts nothing twice."""
+    sync = session.sync_session
+    pending: list[tuple[Any, float]] | None = sync.info.get(_COUNTS)
+    if pending is None:
+        pending = sync.info[_COUNTS] = []
+        if not sync.info.get(_LISTENING):
+            sync.info[_LISTENING] = True
+            event.listen(sync, "after_commit", _count_committed)
+            event.listen(sync, "after_rollback", _forget_counts)
+    pending.append((counter, amount))
+
+
+_COUNTS = "relance.payment_matcher.counts"
+_LISTENING = "relance.payment_matcher.counting"
+
+
+def _count_committed(session: Session) -> None:
+    for counter, amount in session.info.pop(_COUNTS, ()):
+        counter.inc(amount)
+
+
+def _forget_counts(session: Session) -> None:
+    session.info.pop(_COUNTS, None)
 
 
 class NotFound(LookupError):
@@ -163,7 +194,7 @@ async def import_transactions(
         ("debit", result.debits),
         ("duplicate", result.duplicates),
     ):
-        BANK_TRANSACTIONS.labels(outcome).inc(count)
+        count_on_commit(session, BANK_TRANSACTIONS.labels(outcome), count)
     IMPORT_DURATION.observe(time.perf_counter() - started)
     log.info(
         "bank transactions imported",
@@ -184,14 +215,21 @@ def _match_all(
     now: datetime,
     *,
     waiting: bool = False,
+    excluded: Mapping[str, Collection[UUID]] | None = None,
 ) -> _Writer:
     """Match each credit against the book, oldest first, each seeing the balances the
     previous ones left. ``waiting``: unmatched credits of earlier imports, of which only
-    those the book now explains are recorded; otherwise every transaction is new."""
+    those the book now explains are recorded; otherwise every transaction is new.
+    ``excluded``: by bank reference, the invoices a person rejected for the transaction."""
     book = open_book(*rows) if rows[0] else OpenBook()
     writer = _Writer(org_id, now)
+    rejected = excluded or {}
     for done, transaction in enumerate(transactions, start=1):
-        match = book.match(_credit(transaction)) if transaction.amount > 0 else None
+        match = (
+            book.match(_credit(transaction), excluded=rejected.get(transaction.bank_reference, ()))
+            if transaction.amount > 0
+            else None
+        )
         if match is not None and match.state == "matched":
             book.settle(match.candidates[0].allocations)
         if not waiting:
@@ -203,7 +241,8 @@ def _match_all(
     return writer
 
 
-def _credit(transaction: BankTransaction) -> Credit:
+def _credit(transaction: BankTransaction | Any) -> Credit:
+    """The rules' view of a transaction (a new one, or a row of ``bank_transactions``)."""
     return Credit(
         amount=transaction.amount,
         currency=transaction.currency,
@@ -212,6 +251,13 @@ def _credit(transaction: BankTransaction) -> Credit:
         remittance_info=transaction.remittance_info,
         creditor_reference=transaction.creditor_reference,
     )
+
+
+def waiting_keys(transaction: BankTransaction | Any) -> list[str] | None:
+    """What an unmatched credit keeps to be found again (``lookup_keys``); None for a debit."""
+    if transaction.amount <= 0:
+        return None
+    return sorted(credit_lookup_keys(_credit(transaction))) or None
 
 
 class _Writer:
@@ -223,15 +269,15 @@ class _Writer:
         self.transactions: list[dict[str, Any]] = []
         self.matches: list[dict[str, Any]] = []
         self.allocations: list[dict[str, Any]] = []
-        self.paid_off: list[tuple[UUID, Decimal]] = []
+        # (match_id, invoice_id, bank_reference, amount)
+        self.paid_off: list[tuple[UUID, UUID, str, Decimal]] = []
         self.events: list[Event[Any]] = []
         self.counts = {"matched": 0, "suggested": 0, "unmatched": 0}
         self.found_at_last: list[tuple[str, str]] = []  # earlier credits: (reference, state)
 
     def add(self, transaction: BankTransaction, match: Match | None) -> None:
         state = match.state if match is not None else "unmatched"
-        waits = state == "unmatched" and transaction.amount > 0
-        keys = sorted(credit_lookup_keys(_credit(transaction))) if waits else None
+        keys = waiting_keys(transaction) if state == "unmatched" else None
         self.transactions.append(
             {
                 "organization_id": self.org_id,
@@ -245,7 +291,7 @@ class _Writer:
                 "creditor_reference": transaction.creditor_reference,
                 "state": state,
                 "imported_at": self.now,
-                "lookup_keys": keys or None,
+                "lookup_keys": keys,
             }
         )
         if match is None:
@@ -293,7 +339,14 @@ class _Writer:
             event_match_id = allocation_match_id(match_id, allocation.invoice_id)
             payload: Payload
             if state == "matched":
-                self.paid_off.append((allocation.invoice_id, allocation.amount))
+                self.paid_off.append(
+                    (
+                        event_match_id,
+                        allocation.invoice_id,
+                        transaction.bank_reference,
+                        allocation.amount,
+                    )
+                )
                 payload = PaymentMatched(
                     invoice_id=allocation.invoice_id,
                     match_id=event_match_id,
@@ -319,7 +372,7 @@ class _Writer:
         await repo.set_transaction_states(session, self.org_id, self.found_at_last)
         await repo.copy_rows(session, matches, self.matches)
         await repo.copy_rows(session, match_allocations, self.allocations)
-        await repo.lower_balances(session, self.org_id, self.paid_off)
+        await repo.record_payments(session, self.org_id, self.paid_off)
         await add_events(session, self.events)
 
 
@@ -331,36 +384,65 @@ def _event(payload: Payload, org_id: UUID, now: datetime) -> Event[Any]:
 
 
 async def match_waiting_credits(
-    session: AsyncSession, org_id: UUID, number: str, payment_reference: str | None, now: datetime
+    session: AsyncSession, org_id: UUID, keys: Collection[str], now: datetime
 ) -> int:
-    """An invoice just became known (its ``invoice.sent`` came after its payment was
-    imported, or it was imported from elsewhere after the statement): the organization's
-    unmatched credits that quote its reference or number are matched again, against the
-    whole book as an import would, so that a customer who has paid is not reminded.
-    Returns how many found their invoices. Costs one indexed query when no credit names the
-    invoice; the book is loaded, and matched in a thread, only when one does."""
-    keys = sorted(invoice_lookup_keys(number, payment_reference))
+    """Something became known that may explain credits left unmatched: an invoice (its
+    ``invoice.sent`` came after its payment was imported, or it was imported from elsewhere
+    after the statement; ``keys`` from ``invoice_lookup_keys``), or a payer's account or name
+    that a person taught (``payer_lookup_keys``). The organization's unmatched credits that
+    carry one of ``keys`` are matched again, against the whole book as an import would
+    (never against an invoice a person rejected for them), so that a customer who has paid
+    is not reminded. Returns how many found their invoices. Costs one indexed query when no
+    credit carries the keys; the book is loaded, and matched in a thread, only when one does."""
     if not keys:
         return 0
     await repo.lock_organization(session, org_id)  # the caller's lock already, usually
     waiting = [
-        BankTransaction(**dict(row)) for row in await repo.waiting_credits(session, org_id, keys)
+        BankTransaction(**dict(row))
+        for row in await repo.waiting_credits(session, org_id, sorted(keys))
     ]
     if not waiting:
         return 0
     rows = (await repo.open_invoices_of(session, org_id), await repo.payers_of(session, org_id))
-    writer = await asyncio.to_thread(_match_all, waiting, rows, org_id, now, waiting=True)
+    excluded = await repo.rejected_invoices(session, org_id, [t.bank_reference for t in waiting])
+    writer = await asyncio.to_thread(
+        _match_all, waiting, rows, org_id, now, waiting=True, excluded=excluded
+    )
     await writer.flush(session)
     for state in ("matched", "suggested"):
-        BANK_TRANSACTIONS_FOUND_LATER.labels(state).inc(writer.counts[state])
+        count_on_commit(session, BANK_TRANSACTIONS_FOUND_LATER.labels(state), writer.counts[state])
     if writer.found_at_last:
         log.info(
-            "earlier credits matched to a newly known invoice",
+            "earlier unmatched credits matched at last",
             organization_id=str(org_id),
             matched=writer.counts["matched"],
             suggested=writer.counts["suggested"],
         )
     return len(writer.found_at_last)
+
+
+async def balance_from_invoice_api(
+    session: AsyncSession,
+    org_id: UUID,
+    invoice_id: UUID,
+    reported: Decimal,
+    *,
+    acknowledged: PaymentReported | None = None,
+) -> Decimal:
+    """The invoice's balance to match against, from the one invoice-api reports in an event:
+    less this service's payments it has not acknowledged yet. ``acknowledged``: the payment
+    this event reports, which its balance includes; one of this service's when it names its
+    match (``match_id``), or, from an invoice-api that does not name it yet, when it comes
+    from the bank (``source``) with the transaction's reference."""
+    if acknowledged is not None and (acknowledged.match_id or acknowledged.source == "bank"):
+        await repo.acknowledge_payment(
+            session,
+            org_id,
+            invoice_id,
+            match_id=acknowledged.match_id,
+            bank_reference=acknowledged.reference,
+        )
+    return balance_here(reported, await repo.payments_in_flight_of(session, org_id, invoice_id))
 
 
 async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now: datetime) -> None:
@@ -381,12 +463,28 @@ async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now
     await repo.decide_matches(session, org_id, siblings, "dismissed", now)
     customer_id = match.customer_id
     await repo.update_transaction(session, org_id, match.bank_reference, {"state": "matched"})
-    await repo.lower_balances(session, org_id, [(a.invoice_id, a.amount) for a in allocations])
+    await repo.record_payments(
+        session,
+        org_id,
+        [
+            (
+                allocation_match_id(match_id, a.invoice_id),
+                a.invoice_id,
+                match.bank_reference,
+                a.amount,
+            )
+            for a in allocations
+        ],
+    )
     if customer_id is not None:
         iban = (
             normalize_iban(transaction.counterparty_iban) if transaction.counterparty_iban else None
         )
         await repo.learn_payer(session, org_id, customer_id, iban, transaction.counterparty_name)
+        # credits left unmatched that this account or name now explains are matched again
+        await match_waiting_credits(
+            session, org_id, payer_lookup_keys(iban, transaction.counterparty_name), now
+        )
     events: list[Event[Any]] = []
     for allocation in allocations:
         event_match_id = allocation_match_id(match_id, allocation.invoice_id)
@@ -413,14 +511,14 @@ async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now
     for sibling in siblings:
         events += _rejections(sibling, found[sibling], org_id, now)
     await add_events(session, events)
-    MATCH_DECISIONS.labels("confirmed").inc()
+    count_on_commit(session, MATCH_DECISIONS.labels("confirmed"))
 
 
 async def reject_match(session: AsyncSession, org_id: UUID, match_id: UUID, now: datetime) -> None:
     """This transaction does not pay these invoices: never propose the pair again, and end
     the hold on their reminders. With no suggestion left, the transaction is unmatched."""
     await repo.lock_organization(session, org_id)
-    match, _ = await _suggestion(session, org_id, match_id)
+    match, transaction = await _suggestion(session, org_id, match_id)
     allocations = (await repo.allocations_of(session, [match_id]))[match_id]
     await repo.decide_matches(session, org_id, [match_id], "rejected", now)
     await repo.add_rejected_pairs(
@@ -433,10 +531,12 @@ async def reject_match(session: AsyncSession, org_id: UUID, match_id: UUID, now:
         session,
         org_id,
         match.bank_reference,
-        {"state": "suggested" if left else "unmatched"},
+        {"state": "suggested"}
+        if left
+        else {"state": "unmatched", "lookup_keys": waiting_keys(transaction)},
     )
     await add_events(session, _rejections(match_id, allocations, org_id, now))
-    MATCH_DECISIONS.labels("rejected").inc()
+    count_on_commit(session, MATCH_DECISIONS.labels("rejected"))
 
 
 def _rejections(

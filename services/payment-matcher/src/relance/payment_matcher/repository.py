@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import Row, and_, func, or_, select, text, update
+from sqlalchemy import Row, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from relance.payment_matcher.tables import (
     matches,
     open_invoices,
     payers,
+    payments_in_flight,
     rejected_pairs,
 )
 
@@ -52,24 +53,85 @@ async def set_balance(
     )
 
 
-async def lower_balances(
-    session: AsyncSession, org_id: UUID, allocations: Iterable[tuple[UUID, Decimal]]
+async def record_payments(
+    session: AsyncSession, org_id: UUID, payments: Iterable[tuple[UUID, UUID, str, Decimal]]
 ) -> None:
-    """Take what a match pays off the invoices' balances, until invoice-api's
-    ``payment.reported`` brings the balance it keeps."""
-    rows = list(allocations)
+    """``(match_id, invoice_id, bank_reference, amount)``: payments this service recorded.
+    They are taken off the invoices' balances at once, and kept until invoice-api
+    acknowledges each one (:func:`acknowledge_payment`): the balances it reports until then
+    do not include them."""
+    rows = list(payments)
     if not rows:
         return
+    await session.execute(
+        upsert(payments_in_flight)
+        .values(
+            [
+                {
+                    "match_id": m,
+                    "organization_id": org_id,
+                    "invoice_id": i,
+                    "bank_reference": r,
+                    "amount": a,
+                }
+                for m, i, r, a in rows
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
     await session.execute(
         text(
             """
             UPDATE open_invoices AS o SET balance = greatest(o.balance - p.amount, 0)
-            FROM unnest(CAST(:ids AS uuid[]), CAST(:amounts AS numeric[])) AS p (id, amount)
+            FROM (
+                SELECT id, sum(amount) AS amount
+                FROM unnest(CAST(:ids AS uuid[]), CAST(:amounts AS numeric[])) AS u (id, amount)
+                GROUP BY id
+            ) AS p
             WHERE o.organization_id = :org AND o.invoice_id = p.id
             """
         ),
-        {"org": org_id, "ids": [r[0] for r in rows], "amounts": [r[1] for r in rows]},
+        {"org": org_id, "ids": [r[1] for r in rows], "amounts": [r[3] for r in rows]},
     )
+
+
+async def acknowledge_payment(
+    session: AsyncSession,
+    org_id: UUID,
+    invoice_id: UUID,
+    *,
+    match_id: UUID | None = None,
+    bank_reference: str | None = None,
+) -> None:
+    """invoice-api recorded this payment, named by its match (or, in an event without one,
+    by the bank transaction, which pays an invoice once): the balances it reports include it
+    from now on."""
+    if match_id is not None:
+        which = payments_in_flight.c.match_id == match_id
+    elif bank_reference is not None:
+        which = payments_in_flight.c.bank_reference == bank_reference
+    else:
+        return
+    await session.execute(
+        delete(payments_in_flight).where(
+            payments_in_flight.c.organization_id == org_id,
+            payments_in_flight.c.invoice_id == invoice_id,
+            which,
+        )
+    )
+
+
+async def payments_in_flight_of(
+    session: AsyncSession, org_id: UUID, invoice_id: UUID
+) -> list[Decimal]:
+    """The amounts of the invoice's payments that invoice-api has not acknowledged yet."""
+    result = await session.execute(
+        select(payments_in_flight.c.amount).where(
+            payments_in_flight.c.organization_id == org_id,
+            payments_in_flight.c.invoice_id == invoice_id,
+        )
+    )
+    return list(result.scalars())
 
 
 async def save_payer(
@@ -199,6 +261,23 @@ async def set_transaction_states(
             " WHERE organization_id = $1 AND bank_reference = $2",
             [(org_id, reference, state) for reference, state in states],
         )
+
+
+async def rejected_invoices(
+    session: AsyncSession, org_id: UUID, bank_references: Sequence[str]
+) -> dict[str, set[UUID]]:
+    """By bank reference, the invoices a person rejected for these transactions."""
+    found: dict[str, set[UUID]] = {}
+    if bank_references:
+        result = await session.execute(
+            select(rejected_pairs.c.bank_reference, rejected_pairs.c.invoice_id).where(
+                rejected_pairs.c.organization_id == org_id,
+                rejected_pairs.c.bank_reference.in_(bank_references),
+            )
+        )
+        for reference, invoice_id in result:
+            found.setdefault(reference, set()).add(invoice_id)
+    return found
 
 
 async def add_rejected_pairs(

@@ -70,6 +70,7 @@ from ofxtools.Parser import OFXTree
 from pycamt.parser import Camt053Parser  # type: ignore[import-untyped]
 
 from relance.common.logging import get_logger
+from relance.common.textguard import first_unstorable
 
 log = get_logger(__name__)
 
@@ -349,7 +350,8 @@ def _finish(drafts: Iterable[_Draft], default_account: str | None) -> list[BankT
     by_reference: dict[str, bytes] = {}
     fingerprints: list[bytes | None] = []
     reused: set[str] = set()
-    for draft in drafts:
+    for number, draft in enumerate(drafts, start=1):
+        _check_storable(draft, number)
         key = json.dumps(
             [
                 draft.account or default_account or "",
@@ -392,6 +394,29 @@ def _finish(drafts: Iterable[_Draft], default_account: str | None) -> list[BankT
     if reused:
         _disambiguate(transactions, fingerprints, reused)
     return transactions
+
+
+_TEXT_FIELDS = (
+    "reference",
+    "account",
+    "currency",
+    "counterparty_name",
+    "counterparty_iban",
+    "remittance_info",
+    "creditor_reference",
+)
+
+
+def _check_storable(draft: _Draft, number: int) -> None:
+    """Every format's last check: no text PostgreSQL cannot store (NUL, a lone surrogate)
+    goes on, whatever the parser let through (the readers of decoded text say the line)."""
+    for name in _TEXT_FIELDS:
+        value = getattr(draft, name)
+        found = first_unstorable(value) if value is not None else None
+        if found is not None:
+            raise StatementError(
+                f"the {name.replace('_', ' ')} holds {found[1]}", f"transaction {number}"
+            )
 
 
 def _disambiguate(
@@ -477,7 +502,14 @@ def _encoding_of(content: bytes, encoding: str | None = None) -> str:
 
 
 def _decode(content: bytes, encoding: str | None = None) -> str:
-    return content.decode(_encoding_of(content, encoding))
+    text = content.decode(_encoding_of(content, encoding))
+    found = first_unstorable(text)
+    if found is not None:
+        line = text.count("\n", 0, found[0]) + 1
+        raise StatementError(
+            f"the file holds {found[1]}: it is not a text statement", f"line {line}"
+        )
+    return text
 
 
 # --- CAMT.053 -----------------------------------------------------------------------------
@@ -989,6 +1021,7 @@ def _csv_drafts(content: bytes, mapping: CsvMapping) -> Iterator[_Draft]:
         raise StatementError(
             f"the header row cannot be read ({exc})", f"line {header_offset + 1}"
         ) from None
+    _check_row(header, f"line {header_offset + 1}")
     columns = {name.strip().lstrip("\ufeff").lower(): index for index, name in enumerate(header)}
 
     def column(name: str | None, required: bool) -> int | None:
@@ -1033,8 +1066,7 @@ def _csv_drafts(content: bytes, mapping: CsvMapping) -> Iterator[_Draft]:
         where = f"line {header_offset + reader.line_num}"
         if not any(cell.strip() for cell in row):
             continue
-        if any("\x00" in cell for cell in row):
-            raise StatementError("the file is binary, not a CSV statement", where)
+        _check_row(row, where)
         if len(row) != len(header):
             raise StatementError(
                 f"the row has {len(row)} fields but the header has {len(header)}", where
@@ -1076,6 +1108,12 @@ def _csv_drafts(content: bytes, mapping: CsvMapping) -> Iterator[_Draft]:
             remittance_info=_clean(cell(optional["remittance_info"])),
             creditor_reference=creditor_reference,
         )
+
+
+def _check_row(row: list[str], where: str) -> None:
+    found = next(filter(None, map(first_unstorable, row)), None)
+    if found is not None:
+        raise StatementError(f"the row holds {found[1]}: not a text statement", where)
 
 
 def _sniff_delimiter(header_line: str) -> str:

@@ -2,7 +2,8 @@
 
 ``open_invoices`` and ``payers`` are its own copy of invoice-api's invoices and customers,
 kept from invoice events (and, for payers, from what people confirmed). The rest is its own:
-the bank transactions imported, the matches found or suggested, the pairs people rejected.
+the bank transactions imported, the matches found or suggested, the payments recorded that
+invoice-api has not acknowledged yet, the pairs people rejected.
 """
 
 from __future__ import annotations
@@ -110,6 +111,20 @@ match_allocations = Table(
     Column("invoice_id", Uuid, nullable=False),
     Column("amount", MONEY, nullable=False),
     PrimaryKeyConstraint("match_id", "invoice_id"),
+)
+
+# the payments this service recorded (matched, or confirmed by a person) that invoice-api
+# has not acknowledged yet (a payment.reported naming the match): the balances its events
+# carry do not include them, so they are taken off (matching.balance_here)
+payments_in_flight = Table(
+    "payments_in_flight",
+    metadata,
+    Column("match_id", Uuid, primary_key=True),  # one invoice's part of a match, as in events
+    Column("organization_id", Uuid, nullable=False),
+    Column("invoice_id", Uuid, nullable=False),
+    Column("bank_reference", Text, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Index("payments_in_flight_of_invoice", "organization_id", "invoice_id"),
 )
 
 rejected_pairs = Table(

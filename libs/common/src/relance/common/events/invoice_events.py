@@ -47,6 +47,9 @@ class PaymentReported(InvoicePayload, event_type="payment.reported", topic=TOPIC
     # the invoice's status after this payment, by invoice-api's rules (None from older
     # emitters: then paid at a zero balance, else partially_paid)
     status: str | None = None
+    # the payment-matcher's match this payment records (its payment.matched), if any: the
+    # matcher knows by it that this balance includes that payment
+    match_id: UUID | None = None
 
 
 class PaymentScheduled(InvoicePayload, event_type="payment.scheduled", topic=TOPIC):
