@@ -1,17 +1,24 @@
 """An invoice sent through invoice-api is planned by the scheduler, its issuance email is
-sent by the notifier and reaches the SMTP catcher, and all of it shows on the invoice: the
-services talk through the broker as they do under `make dev`."""
+sent by the notifier and reaches the SMTP catcher, and all of it shows on the invoice, as
+does a payment announced for a date, which moves the next step: the services talk through
+the broker as they do under `make dev`."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from relance.scheduler.plan import ReminderRules, schedule_hold_ends
+
 from .conftest import DevRun, Organization, eventually
+
+PARIS = ZoneInfo("Europe/Paris")
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +69,24 @@ def test_a_sent_invoice_is_planned_emailed_and_shown(dev_run: DevRun):
             lambda answer: answer.json()["items"][0]["status"] == "sent",
         ).json()["items"]
         assert steps[0]["status"] == "sent"
+
+        # the customer says it pays on the day of pre_due: the next step shown moves to the
+        # end of the hold, three business days later, and says why
+        pre_due = datetime.fromisoformat(steps[1]["scheduled_for"]).astimezone(PARIS)
+        answer = client.post(
+            f"{api}/v1/invoices/{invoice['id']}/payment-schedule",
+            json={"planned_on": pre_due.date().isoformat()},
+            headers=auth,
+        )
+        assert answer.status_code == 201, answer.text
+        moved = eventually(
+            lambda: client.get(f"{api}/v1/invoices/{invoice['id']}", headers=auth),
+            lambda answer: (answer.json()["next_step"] or {}).get("held"),
+        ).json()["next_step"]
+        hold_end = schedule_hold_ends(pre_due.date(), ReminderRules())
+        assert (moved["kind"], moved["hold_reason"]) == ("pre_due", "payment_scheduled")
+        assert datetime.fromisoformat(moved["scheduled_for"]) == hold_end
+        assert datetime.fromisoformat(moved["planned_for"]) == pre_due
 
 
 def caught(run: DevRun) -> list[Any]:

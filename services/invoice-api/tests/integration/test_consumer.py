@@ -30,6 +30,7 @@ async def test_the_consumer_applies_a_plan_published_on_the_broker(api, broker):
             severity=severity,
             scheduled_for=datetime(2026, 3, day, 8, 0, tzinfo=UTC),
             status=status,
+            goes_at=datetime(2026, 3, day, 8, 0, tzinfo=UTC) if status == "planned" else None,
         )
         for kind, severity, day, status in [
             (StepKind.ISSUANCE, 0, 2, StepStatus.SKIPPED),
@@ -56,4 +57,6 @@ async def test_the_consumer_applies_a_plan_published_on_the_broker(api, broker):
         if shown["next_step"]:
             break
         await asyncio.sleep(0.2)
-    assert shown["next_step"] == {"kind": "pre_due", "scheduled_for": "2026-03-16T08:00:00Z"}
+    assert shown["next_step"]["kind"] == "pre_due"
+    assert shown["next_step"]["scheduled_for"] == "2026-03-16T08:00:00Z"
+    assert shown["next_step"]["held"] is False

@@ -11,7 +11,7 @@ from relance.common.events import Event, invoice_events, organization_events
 from relance.common.events.notification_events import EmailFailed, EmailSent
 from relance.common.events.payment_events import PaymentMatched, PaymentSuggested
 from relance.common.events.reminder_events import ReminderPlanned
-from relance.common.events.types import StepKind, StepStatus, StepView
+from relance.common.events.types import HoldReason, StepKind, StepStatus, StepView
 from relance.devstack.testing import wait_for_events
 
 WHEN = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -138,6 +138,7 @@ def plan(invoice_id: str, statuses: list[StepStatus]) -> tuple[StepView, ...]:
             severity=n,
             scheduled_for=datetime(2026, 3, 2 + 7 * n, 8, 0, tzinfo=UTC),
             status=status,
+            goes_at=datetime(2026, 3, 2 + 7 * n, 8, 0, tzinfo=UTC) if status == "planned" else None,
         )
         for n, (kind, status) in enumerate(zip(kinds, statuses, strict=True))
     )
@@ -160,7 +161,14 @@ async def test_the_plan_shows_as_next_step_and_reminders_and_emails_in_the_activ
     )))  # fmt: skip
 
     shown = (await api.get(f"/v1/invoices/{invoice['id']}")).json()
-    assert shown["next_step"] == {"kind": "due", "scheduled_for": "2026-03-16T08:00:00Z"}
+    assert shown["next_step"] == {
+        "kind": "due",
+        "scheduled_for": "2026-03-16T08:00:00Z",
+        "planned_for": "2026-03-16T08:00:00Z",
+        "held": False,
+        "hold_reason": None,
+        "goes_at": "2026-03-16T08:00:00Z",
+    }
     reminders = (await api.get(f"/v1/invoices/{invoice['id']}/reminders")).json()["items"]
     assert [(r["kind"], r["status"]) for r in reminders] == [
         ("issuance", "sent"),
@@ -224,3 +232,43 @@ async def test_events_about_another_organizations_invoice_change_nothing(api):
         amount=Decimal("1200.00"), currency="EUR", booked_on=WHEN.date(),
     )))  # fmt: skip
     assert (await api.get(f"/v1/invoices/{invoice['id']}")).json()["paid"] == "0.00"
+
+
+async def test_the_next_step_passes_over_a_step_the_catch_up_rule_will_skip(api):
+    org = await api.as_new_organization()
+    invoice = await api.sent_invoice()
+    invoice_id = uuid.UUID(invoice["id"])
+    hold_end = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
+    issuance, pre_due, due = plan(invoice["id"], [StepStatus.SENT] + [StepStatus.PLANNED] * 2)
+    held = {"held": True, "hold_reason": HoldReason.PAYMENT_SCHEDULED}
+    steps = (
+        issuance,
+        pre_due.model_copy(update={**held, "goes_at": None}),  # skipped when the hold ends
+        due.model_copy(update={**held, "goes_at": hold_end}),
+    )
+    await apply(api, event_for(org, ReminderPlanned(invoice_id=invoice_id, steps=steps)))
+
+    shown = (await api.get(f"/v1/invoices/{invoice['id']}")).json()["next_step"]
+    assert (shown["kind"], shown["scheduled_for"], shown["held"]) == (
+        "due",
+        "2026-03-20T08:00:00Z",
+        True,
+    )
+
+
+async def test_a_plan_from_a_scheduler_that_does_not_say_when_steps_go_shows_their_dates(api):
+    org = await api.as_new_organization()
+    invoice = await api.sent_invoice()
+    older = [
+        {k: v for k, v in step.model_dump(mode="json").items() if k not in ("held", "goes_at")}
+        for step in plan(invoice["id"], [StepStatus.SENT] + [StepStatus.PLANNED] * 2)
+    ]
+    planned = ReminderPlanned.model_validate({"invoice_id": invoice["id"], "steps": older})
+    await apply(api, event_for(org, planned))
+
+    shown = (await api.get(f"/v1/invoices/{invoice['id']}")).json()["next_step"]
+    assert (shown["kind"], shown["scheduled_for"], shown["held"]) == (
+        "pre_due",
+        "2026-03-09T08:00:00Z",
+        False,
+    )

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
 
 import httpx
 import pytest_asyncio
 
+from relance.common.events.invoice_events import PaymentScheduled
 from relance.common.events.organization_events import OrganizationSaved
+from relance.common.events.payment_events import SuggestionRejected
 from relance.common.events.types import OrganizationSnapshot
 from relance.common.service import create_app
 from relance.common.tenancy import api_key_sha256
+from relance.devstack.testing import read_events
 from relance.scheduler.app import SPEC
 from relance.scheduler.settings import SchedulerSettings
 
-from ..conftest import ORG
+from ..conftest import ORG, at
+from .test_firing import suggestion
 from .test_planning import DUE, SENT
 
 KEY = "rk_test-key-of-the-organization"
@@ -113,3 +120,78 @@ async def test_an_invoice_plan_is_shown_to_its_organization_only(client, schedul
     assert (await client.get(f"/v1/invoices/{theirs}/plan")).status_code == 404
     assert (await client.get(f"/v1/invoices/{uuid.uuid4()}/plan")).status_code == 404
     assert (await client.get("/v1/invoices/not-a-uuid/plan")).status_code == 422
+
+
+def shown(step: dict[str, Any]) -> tuple[str, bool, str | None, str | None]:
+    return step["kind"], step["held"], step["hold_reason"], step["goes_at"]
+
+
+async def plan_and_last_published(
+    client: httpx.AsyncClient, broker: Any, invoice: uuid.UUID, published: int
+) -> list[tuple[str, bool, str | None, str | None]]:
+    """The steps the plan route shows, once the invoice's ``published``-th reminder.planned
+    is on the broker; that last plan published carries the same."""
+    answer = await client.get(f"/v1/invoices/{invoice}/plan")
+    assert answer.status_code == 200
+    route = [shown(step) for step in answer.json()["items"]]
+    plans: list[Any] = []
+    for _ in range(50):
+        events = await read_events(broker.bootstrap_servers, "reminder-events", idle_ms=300)
+        plans = [e for e in events if e.type == "reminder.planned" and e.subject == str(invoice)]
+        if len(plans) >= published:
+            break
+        await asyncio.sleep(0.2)
+    assert len(plans) == published
+    last = plans[-1].data.model_dump(mode="json")
+    assert [shown(step) for step in last["steps"]] == route
+    return route
+
+
+async def test_a_payment_announced_for_a_date_shows_the_steps_held_and_when_one_goes(
+    client, scheduler, broker
+):
+    invoice = await scheduler.send(sent_at=SENT, due=DUE)
+    await scheduler.fire_at(SENT)  # issuance
+    # announced for Friday 27 March: held through Tuesday 31, released Wednesday 1 April
+    await scheduler.apply(PaymentScheduled(invoice_id=invoice, planned_on=date(2026, 3, 27)))
+    steps = await plan_and_last_published(client, broker, invoice, 2)
+    assert steps[1:4] == [
+        ("pre_due", True, "payment_scheduled", None),  # catch-up will skip it
+        ("due", True, "payment_scheduled", "2026-04-01T07:00:00Z"),
+        ("escalation_1", False, None, "2026-04-08T07:00:00Z"),
+    ]
+    # a later announcement moves the hold, and the date shown with it
+    await scheduler.apply(PaymentScheduled(invoice_id=invoice, planned_on=date(2026, 4, 3)))
+    steps = await plan_and_last_published(client, broker, invoice, 3)
+    assert steps[1:4] == [
+        ("pre_due", True, "payment_scheduled", None),
+        ("due", True, "payment_scheduled", None),
+        ("escalation_1", True, "payment_scheduled", "2026-04-09T07:00:00Z"),
+    ]
+
+
+async def test_a_detected_payment_holds_every_step_until_a_person_rejects_it(
+    client, scheduler, broker
+):
+    invoice = await scheduler.send(sent_at=SENT, due=DUE)
+    await scheduler.fire_at(SENT)
+    match = uuid.uuid4()
+    await scheduler.apply(suggestion(invoice, match))
+    steps = await plan_and_last_published(client, broker, invoice, 2)
+    assert steps[1:] == [
+        (kind, True, "payment_detected", None)
+        for kind in ("pre_due", "due", "escalation_1", "escalation_2", "escalation_3")
+    ]
+    # rejected on 8 April at 10:00: pre_due, due and escalation_1 (9:00) are past; only
+    # escalation_1 goes, at once
+    scheduler.clock.set(at("2026-04-08 10:00"))
+    await scheduler.apply(SuggestionRejected(invoice_id=invoice, match_id=match))
+    steps = await plan_and_last_published(client, broker, invoice, 3)
+    assert steps[1:5] == [
+        ("pre_due", False, None, None),
+        ("due", False, None, None),
+        ("escalation_1", False, None, "2026-04-08T08:00:00Z"),
+        ("escalation_2", False, None, "2026-04-15T07:00:00Z"),
+    ]
+    fired = await scheduler.fire_at(at("2026-04-08 10:00"))
+    assert [f["kind"] for f in fired] == ["escalation_1"]

@@ -112,6 +112,18 @@ async def test_a_scheduled_payment_holds_until_two_business_days_after_its_date(
     assert [f["kind"] for f in await scheduler.fire_at(at("2026-04-08 09:00"))] == ["escalation_1"]
 
 
+async def test_a_step_a_hold_kept_back_shows_as_gone_once_the_hold_ends(scheduler):
+    invoice = await scheduler.send(sent_at=SENT, due=DUE)
+    await scheduler.fire_at(SENT)
+    # announced for Monday 16 March: only pre_due (16 March) is held, until Thursday 19
+    await scheduler.apply(PaymentScheduled(invoice_id=invoice, planned_on=date(2026, 3, 16)))
+    pre_due = (await scheduler.outbox("reminder.planned"))[-1]["steps"][1]
+    assert (pre_due["held"], pre_due["goes_at"]) == (True, "2026-03-19T08:00:00Z")
+    assert [f["kind"] for f in await scheduler.fire_at(at("2026-03-19 09:00"))] == ["pre_due"]
+    pre_due = (await scheduler.outbox("reminder.planned"))[-1]["steps"][1]
+    assert (pre_due["held"], pre_due["goes_at"]) == (False, "2026-03-19T08:00:00Z")
+
+
 async def test_a_suggested_match_holds_until_a_person_rejects_it(scheduler):
     invoice = await scheduler.send(sent_at=SENT, due=DUE)
     await scheduler.fire_at(SENT)
@@ -138,6 +150,16 @@ async def test_a_suggestion_read_before_the_invoice_was_planned_still_holds(sche
     await scheduler.apply(suggestion(invoice, uuid.uuid4()))
     await scheduler.send(sent_at=SENT, due=DUE, invoice_id=invoice)
     assert await scheduler.fire_at(SENT) == []
+
+
+async def test_a_plan_made_while_a_suggestion_waits_is_published_held(scheduler):
+    invoice = uuid.uuid4()
+    await scheduler.apply(suggestion(invoice, uuid.uuid4()))
+    await scheduler.send(sent_at=SENT, due=DUE, invoice_id=invoice)
+    (published,) = await scheduler.outbox("reminder.planned")
+    assert {(s["held"], s["hold_reason"], s["goes_at"]) for s in published["steps"]} == {
+        (True, "payment_detected", None)
+    }
 
 
 async def test_a_suggestion_from_another_organization_holds_nothing(scheduler):

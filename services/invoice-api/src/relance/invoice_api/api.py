@@ -255,13 +255,24 @@ def invoice_view(row: AnyRow | ops.NewInvoice, next_step: AnyRow | None) -> Invo
         reminders_suspended=row.reminders_suspended_at is not None,
         in_collection=row.in_collection_at is not None,
         scheduled_payment=scheduled,
-        next_step=NextStep(kind=next_step.kind, scheduled_for=next_step.scheduled_for)
+        next_step=next_step_view(next_step)
         if next_step is not None and row.reminders_suspended_at is None
         else None,
         invoice_text=row.invoice_text,
         payment_reference=row.payment_reference,
         external_id=row.external_id,
         created_at=row.created_at,
+    )
+
+
+def next_step_view(step: AnyRow) -> NextStep:
+    return NextStep(
+        kind=step.kind,
+        scheduled_for=step.goes_at or step.scheduled_for,
+        planned_for=step.scheduled_for,
+        held=step.held,
+        hold_reason=step.hold_reason,
+        goes_at=step.goes_at,
     )
 
 
@@ -375,6 +386,9 @@ async def list_reminders(invoice_id: UUID, t: TenantDep, s: SessionDep) -> Items
                 status=r.status,
                 sent_at=r.sent_at,
                 reason=r.reason,
+                held=r.held,
+                hold_reason=r.hold_reason,
+                goes_at=r.goes_at,
             )
             for r in rows
         ]

@@ -6,6 +6,7 @@ or unknown id never creates or changes anything.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ from relance.common.events.payment_events import (
     SuggestionRejected,
 )
 from relance.common.events.reminder_events import ReminderPlanned
+from relance.common.events.types import StepStatus, StepView
 from relance.common.kafka import Handler
 from relance.common.logging import get_logger
 from relance.invoice_api import operations as ops
@@ -59,9 +61,20 @@ async def on_reminder_planned(session: AsyncSession, event: Event[ReminderPlanne
                 "status": outcome.status if outcome else step.status.value,
                 "sent_at": outcome.at if outcome and outcome.status == "sent" else step.sent_at,
                 "reason": outcome.reason if outcome else step.reason,
+                "held": step.held and outcome is None,
+                "hold_reason": step.hold_reason.value if step.hold_reason and not outcome else None,
+                "goes_at": goes_at(step),
             }
         )
     await repo.replace_steps(session, tenant.id, event.data.invoice_id, rows)
+
+
+def goes_at(step: StepView) -> datetime | None:
+    """When the step goes; a plan from a scheduler older than the field says nothing, and
+    there a planned step goes at its own time."""
+    if "goes_at" not in step.model_fields_set and step.status is StepStatus.PLANNED:
+        return step.scheduled_for
+    return step.goes_at
 
 
 async def on_email_sent(session: AsyncSession, event: Event[EmailSent]) -> None:

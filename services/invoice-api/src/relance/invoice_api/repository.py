@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.common.events.types import HoldReason
 from relance.common.outbox import CHANNEL
 from relance.common.paging import decode_uuid_cursor
 from relance.invoice_api.status import InvoiceStatus
@@ -506,18 +507,29 @@ def _after_cursor(query: Any, table: Any, cursor: str | None) -> Any:
 async def next_steps(
     session: AsyncSession, org_id: UUID, invoice_ids: Sequence[UUID]
 ) -> dict[UUID, AnyRow]:
-    """The first planned step of each invoice."""
+    """The step of each invoice that goes next: the first planned one that will go (has a
+    time) or that waits for a person's decision on a detected payment. A step the catch-up
+    rule will skip is passed over."""
     if not invoice_ids:
         return {}
+    step = reminder_steps.c
     query = (
-        select(reminder_steps.c.invoice_id, reminder_steps.c.kind, reminder_steps.c.scheduled_for)
-        .where(
-            reminder_steps.c.organization_id == org_id,
-            reminder_steps.c.invoice_id.in_(invoice_ids),
-            reminder_steps.c.status == "planned",
+        select(
+            step.invoice_id,
+            step.kind,
+            step.scheduled_for,
+            step.held,
+            step.hold_reason,
+            step.goes_at,
         )
-        .order_by(reminder_steps.c.invoice_id, reminder_steps.c.scheduled_for)
-        .ext(distinct_on(reminder_steps.c.invoice_id))
+        .where(
+            step.organization_id == org_id,
+            step.invoice_id.in_(invoice_ids),
+            step.status == "planned",
+            step.goes_at.is_not(None) | (step.hold_reason == HoldReason.PAYMENT_DETECTED.value),
+        )
+        .order_by(step.invoice_id, step.position)
+        .ext(distinct_on(step.invoice_id))
     )
     return {row.invoice_id: row for row in (await session.execute(query)).all()}
 
@@ -579,7 +591,13 @@ async def record_step_outcome(
     await session.execute(
         update(reminder_steps)
         .where(reminder_steps.c.organization_id == org_id, reminder_steps.c.step_id == step_id)
-        .values(status=status, sent_at=at if status == "sent" else None, reason=reason)
+        .values(
+            status=status,
+            sent_at=at if status == "sent" else None,
+            reason=reason,
+            held=False,
+            hold_reason=None,
+        )
     )
 
 

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from relance.common.calendar import is_supported_country
-from relance.common.events.types import StepKind, StepStatus
+from relance.common.events.types import HoldReason, StepKind, StepStatus
 from relance.common.fields import Amount, Currency, Iban
 from relance.common.money import amount_problem
 from relance.invoice_api.status import InvoiceStatus
@@ -147,8 +147,23 @@ class InvoicePatch(Input):
 
 
 class NextStep(BaseModel):
+    """The reminder that goes next, at the date it really goes."""
+
     kind: StepKind
-    scheduled_for: datetime
+    scheduled_for: datetime = Field(
+        description="when it goes if nothing changes: its own date, the end of a payment "
+        "announced for a date, or at once once a hold found it past. While a detected payment "
+        "waits for a person it goes at no date: this is then the date the plan gave it"
+    )
+    planned_for: datetime = Field(description="the date the plan gave it")
+    held: bool = Field(description="a payment keeps it back past `planned_for`")
+    hold_reason: HoldReason | None = Field(
+        description="`payment_scheduled`: a payment announced for a date; `payment_detected`: "
+        "a bank payment waits for a person to confirm or reject it (nothing goes until then)"
+    )
+    goes_at: datetime | None = Field(
+        description="when it goes if nothing changes; null while it waits for a person"
+    )
 
 
 class ScheduledPayment(BaseModel):
@@ -254,10 +269,20 @@ class SuspendIn(Input):
 class StepOut(BaseModel):
     kind: StepKind
     severity: int
-    scheduled_for: datetime
+    scheduled_for: datetime = Field(description="the date the plan gives the step")
     status: StepStatus
     sent_at: datetime | None = None
     reason: str | None = None
+    held: bool = Field(default=False, description="a payment keeps this planned step back")
+    hold_reason: HoldReason | None = Field(
+        default=None, description="`payment_scheduled` or `payment_detected`, when held"
+    )
+    goes_at: datetime | None = Field(
+        default=None,
+        description="for a planned step, when it goes if nothing changes; null when it will "
+        "not go by itself (a person must decide on a detected payment, or a later step goes "
+        "instead under the catch-up rule)",
+    )
 
 
 class Items(BaseModel, Generic[T]):

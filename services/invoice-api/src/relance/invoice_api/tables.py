@@ -147,6 +147,10 @@ reminder_steps = Table(
     Column("status", Text, nullable=False),
     Column("sent_at", DateTime(timezone=True)),
     Column("reason", Text),
+    # a planned step held back by a payment: why, and when it goes if nothing changes
+    Column("held", Boolean, nullable=False, server_default="false"),
+    Column("hold_reason", Text),
+    Column("goes_at", DateTime(timezone=True)),
     Index("reminder_steps_by_invoice", "invoice_id", "position"),
 )
 

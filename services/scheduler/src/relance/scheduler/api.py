@@ -9,11 +9,11 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from relance.common.deps import SessionDep
+from relance.common.deps import RuntimeDep, SessionDep
 from relance.common.events.types import StepKind, StepView
 from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
 from relance.scheduler import repository as repo
-from relance.scheduler.handlers import step_view
+from relance.scheduler.handlers import plan_views
 from relance.scheduler.plan import ReminderRules, plan_reminders
 
 router = APIRouter(prefix="/v1")
@@ -57,7 +57,10 @@ class Plan(BaseModel):
     due_date: date
     stopped: str | None = Field(description="why reminders stopped for good, if they did")
     held_until: datetime | None = Field(description="a scheduled payment holds steps until then")
-    items: list[StepView]
+    items: list[StepView] = Field(
+        description="the steps in plan order; `held`, `hold_reason` and `goes_at` say where "
+        "each stands against the holds"
+    )
 
 
 @router.post("/plans/preview", tags=["plans"])
@@ -81,7 +84,7 @@ async def preview_plan(body: PreviewIn, org: TenantDep) -> Preview:
     tags=["plans"],
     responses={404: {"description": "no plan for this invoice in this organization"}},
 )
-async def get_plan(invoice_id: UUID, org: TenantDep, s: SessionDep) -> Plan:
+async def get_plan(invoice_id: UUID, org: TenantDep, s: SessionDep, rt: RuntimeDep) -> Plan:
     """The invoice's plan as the scheduler holds it (404 until the invoice is sent)."""
     plan = await repo.plan_of(s, invoice_id)
     if plan is None or plan.organization_id != org.id:
@@ -91,5 +94,5 @@ async def get_plan(invoice_id: UUID, org: TenantDep, s: SessionDep) -> Plan:
         due_date=plan.due_date,
         stopped=plan.stopped,
         held_until=plan.hold_until,
-        items=[step_view(row) for row in await repo.steps_of(s, invoice_id)],
+        items=list(await plan_views(s, plan, rt.clock.now())),
     )

@@ -110,9 +110,14 @@ class StepFiring:
                     fired, now, source=SOURCE, traceparents=[row["traceparent"] for row in fired]
                 ),
             )
-            skipped_invoices = {row["invoice_id"]: row for row in claimed if row["superseded"]}
-            for row in skipped_invoices.values():
-                # skipped steps change the plan a person sees: publish it again
+            # skipped steps, and a step a payment's hold kept back (it fires at the hold's end,
+            # after its own time), change the plan a person sees: publish it again
+            changed = {
+                row["invoice_id"]: row
+                for row in claimed
+                if row["superseded"] or row["due_at"] > row["scheduled_for"]
+            }
+            for row in changed.values():
                 await publish_plan(
                     session, row["invoice_id"], organization_id=row["organization_id"], at=now
                 )

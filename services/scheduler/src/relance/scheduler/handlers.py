@@ -40,8 +40,11 @@ from relance.scheduler import repository as repo
 from relance.scheduler.plan import (
     PlannedStep,
     ReminderRules,
+    StepOutlook,
+    StepState,
     plan_reminders,
     schedule_hold_ends,
+    step_outlooks,
     steps_after_due_date_change,
 )
 
@@ -82,7 +85,7 @@ def step_id(invoice_id: UUID, kind: StepKind, at: datetime) -> UUID:
     return uuid5(invoice_id, f"{kind.value}@{at.isoformat()}")
 
 
-def step_view(row: Any) -> StepView:
+def step_view(row: Any, outlook: StepOutlook) -> StepView:
     return StepView(
         step_id=row.id,
         kind=StepKind(row.kind),
@@ -91,18 +94,38 @@ def step_view(row: Any) -> StepView:
         status=StepStatus(row.status),
         sent_at=row.sent_at,
         reason=row.reason,
+        held=outlook.held,
+        hold_reason=outlook.hold_reason,
+        goes_at=outlook.goes_at,
     )
+
+
+async def plan_views(session: AsyncSession, plan: Any, now: datetime) -> tuple[StepView, ...]:
+    """Every step of the plan as it stands at ``now``, each with where it stands against
+    the plan's holds."""
+    rows = await repo.steps_of(session, plan.invoice_id)
+    running = plan.stopped is None
+    outlooks = step_outlooks(
+        [StepState(row.scheduled_for, StepStatus(row.status), row.fired_at) for row in rows],
+        hold_until=plan.hold_until if running else None,
+        awaiting_decision=running
+        and await repo.awaits_decision(session, plan.organization_id, plan.invoice_id),
+        now=now,
+    )
+    return tuple(step_view(row, outlook) for row, outlook in zip(rows, outlooks, strict=True))
 
 
 async def publish_plan(
     session: AsyncSession, invoice_id: UUID, *, organization_id: UUID, at: datetime
 ) -> None:
     """Write the whole plan of the invoice, as it now stands, to the outbox."""
-    views = tuple(step_view(row) for row in await repo.steps_of(session, invoice_id))
+    plan = await repo.plan_of(session, invoice_id)
+    if plan is None or plan.organization_id != organization_id:
+        return
     await add_event(
         session,
         Event.new(
-            ReminderPlanned(invoice_id=invoice_id, steps=views),
+            ReminderPlanned(invoice_id=invoice_id, steps=await plan_views(session, plan, at)),
             source=SOURCE,
             organization_id=organization_id,
             time=at,
@@ -225,7 +248,18 @@ async def on_payment_scheduled(session: AsyncSession, event: Event[PaymentSchedu
     await repo.extend_hold(
         session, plan.invoice_id, schedule_hold_ends(event.data.planned_on, rules_of(plan))
     )
-    await repo.reschedule(session, plan.invoice_id)
+    await _hold_changed(session, event, event.data.invoice_id)
+
+
+async def _hold_changed(session: AsyncSession, event: Event[Any], invoice_id: UUID) -> None:
+    """A hold began, moved or ended: the steps' times change, and so does the plan a person
+    sees (a step shown held, and when it goes)."""
+    await repo.reschedule(session, invoice_id)
+    plan = await repo.plan_of(session, invoice_id)
+    if plan is not None and plan.stopped is None:
+        await publish_plan(
+            session, invoice_id, organization_id=event.organization_id, at=event.time
+        )
 
 
 async def on_payment_suggested(session: AsyncSession, event: Event[PaymentSuggested]) -> None:
@@ -233,7 +267,7 @@ async def on_payment_suggested(session: AsyncSession, event: Event[PaymentSugges
     await repo.save_suggestion(
         session, event.data.match_id, event.organization_id, event.data.invoice_id, pending=True
     )
-    await repo.reschedule(session, event.data.invoice_id)
+    await _hold_changed(session, event, event.data.invoice_id)
 
 
 async def on_suggestion_decided(
@@ -244,7 +278,7 @@ async def on_suggestion_decided(
     await repo.save_suggestion(
         session, event.data.match_id, event.organization_id, event.data.invoice_id, pending=False
     )
-    await repo.reschedule(session, event.data.invoice_id)
+    await _hold_changed(session, event, event.data.invoice_id)
 
 
 async def on_email_sent(session: AsyncSession, event: Event[EmailSent]) -> None:

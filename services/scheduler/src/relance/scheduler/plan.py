@@ -16,12 +16,13 @@ reminder time, in its time zone, on a business day of its country (the one excep
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from relance.common.calendar import BusinessCalendar
-from relance.common.events.types import StepKind
+from relance.common.events.types import HoldReason, StepKind, StepStatus
 
 SEVERITY: dict[StepKind, int] = {
     StepKind.ISSUANCE: 0,
@@ -139,6 +140,100 @@ def schedule_hold_ends(planned_on: date, rules: ReminderRules) -> datetime:
     calendar = BusinessCalendar(rules.country)
     day = calendar.add_business_days(planned_on, SCHEDULED_PAYMENT_GRACE_BD + 1)
     return datetime.combine(day, rules.reminder_time, tzinfo=ZoneInfo(rules.timezone))
+
+
+@dataclass(frozen=True, slots=True)
+class StepState:
+    """What of a stored step decides when it goes."""
+
+    scheduled_for: datetime
+    status: StepStatus
+    fired_at: datetime | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """Still to go: planned and not yet handed to the notifier."""
+        return self.status is StepStatus.PLANNED and self.fired_at is None
+
+    @property
+    def gone(self) -> bool:
+        """Handed to the notifier (fired, sent or failed): catch-up skips any waiting step
+        placed before it."""
+        return self.fired_at is not None or self.status in (StepStatus.SENT, StepStatus.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutlook:
+    """Where a step stands against the plan's holds.
+
+    ``fire_at``: when the firing loop may take it (what ``steps.fire_at`` holds).
+    ``goes_at``: when it goes if nothing changes (its own time, the end of a payment's hold,
+    or at once when that time has passed), the instant it went for a step handed to the
+    notifier, and None when it will not go by itself: a person must decide on a detected
+    payment, catch-up will skip it, or it is done. ``hold_reason``: why it waits past its
+    own time, if it does.
+    """
+
+    fire_at: datetime | None
+    goes_at: datetime | None
+    hold_reason: HoldReason | None
+
+    @property
+    def held(self) -> bool:
+        return self.hold_reason is not None
+
+
+def step_outlooks(
+    steps: Sequence[StepState],
+    *,
+    hold_until: datetime | None,
+    awaiting_decision: bool,
+    now: datetime,
+) -> list[StepOutlook]:
+    """The outlook at ``now`` of each step of one running plan, ``steps`` in plan order.
+
+    - A payment suggestion waits for a person (``awaiting_decision``): no waiting step goes
+      until the decision, so none has a time.
+    - A payment announced for a date holds the waiting steps until ``hold_until``: each may
+      fire at its own time or at the hold's end, whichever is later; a time already past
+      means at once.
+    - Catch-up, as the firing applies it: a waiting step does not go, it is skipped, when a
+      later step has gone or falls due no later than it. So of the steps a hold gathers at
+      its end (or that a decision finds past) only the latest goes.
+    """
+    fire_at = [
+        None
+        if not step.waiting or awaiting_decision
+        else max(step.scheduled_for, hold_until or step.scheduled_for)
+        for step in steps
+    ]
+    # when the firing loop, on time, takes each step
+    taken = [None if at is None else max(at, now) for at in fire_at]
+    outlooks = []
+    for position, step in enumerate(steps):
+        at = taken[position]
+        if step.fired_at is not None:
+            goes_at = step.fired_at
+        elif at is None or _overtaken(steps[position + 1 :], fire_at[position + 1 :], at):
+            goes_at = None
+        else:
+            goes_at = at
+        reason = None
+        if step.waiting and awaiting_decision:
+            reason = HoldReason.PAYMENT_DETECTED
+        elif step.waiting and hold_until is not None and hold_until > max(step.scheduled_for, now):
+            reason = HoldReason.PAYMENT_SCHEDULED  # its time falls in a hold not yet over
+        outlooks.append(StepOutlook(fire_at=fire_at[position], goes_at=goes_at, hold_reason=reason))
+    return outlooks
+
+
+def _overtaken(
+    later: Sequence[StepState], later_fire_at: Sequence[datetime | None], at: datetime
+) -> bool:
+    return any(
+        step.gone or (fire_at is not None and fire_at <= at)
+        for step, fire_at in zip(later, later_fire_at, strict=True)
+    )
 
 
 def steps_after_due_date_change(

@@ -113,7 +113,8 @@ async def renumber_steps(session: AsyncSession, invoice_id: UUID) -> None:
 
 
 async def reschedule(session: AsyncSession, invoice_id: UUID) -> None:
-    """Set when each waiting step may fire, from the plan's holds.
+    """Set when each waiting step may fire, from the plan's holds (``plan.step_outlooks``
+    says the same in Python; a test holds the two together).
 
     Held by a pending suggestion: not at all until a person decides. Held by a scheduled
     payment: not before the hold ends, where all the steps it held fall due together and
@@ -182,6 +183,20 @@ async def save_suggestion(
             where=suggestions.c.pending & (suggestions.c.organization_id == organization_id),
         )
     )
+
+
+async def awaits_decision(session: AsyncSession, organization_id: UUID, invoice_id: UUID) -> bool:
+    """Whether a payment suggestion of the plan's organization waits for a person."""
+    result = await session.execute(
+        select(suggestions.c.match_id)
+        .where(
+            suggestions.c.invoice_id == invoice_id,
+            suggestions.c.organization_id == organization_id,
+            suggestions.c.pending,
+        )
+        .limit(1)
+    )
+    return result.first() is not None
 
 
 # Firing

@@ -35,6 +35,14 @@ class StepStatus(StrEnum):
     FAILED = "failed"
 
 
+class HoldReason(StrEnum):
+    """Why a step waits past its date: a payment announced for a date, or a bank payment
+    that looks like the invoice's and waits for a person to confirm or reject it."""
+
+    PAYMENT_SCHEDULED = "payment_scheduled"
+    PAYMENT_DETECTED = "payment_detected"
+
+
 class _Snapshot(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -84,3 +92,7 @@ class StepView(_Snapshot):
     status: StepStatus
     sent_at: datetime | None = None
     reason: str | None = None
+    # where the step stands against the plan's holds (absent from older events: not held)
+    held: bool = False
+    hold_reason: HoldReason | None = None
+    goes_at: datetime | None = None
