@@ -647,10 +647,6 @@ async def hand_to_collection(session: AsyncSession, tenant: Tenant, invoice_id: 
     return True
 
 
-def balance_of(row: Any) -> Decimal:
-    return Decimal(row.total - row.paid)
-
-
 # Partners: their signed requests (the signature is checked by the route, with the secret)
 
 

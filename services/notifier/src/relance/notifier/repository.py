@@ -55,17 +55,6 @@ async def set_amounts(
     )
 
 
-async def invoice_of(
-    session: AsyncSession, organization_id: UUID, invoice_id: UUID
-) -> AnyRow | None:
-    result = await session.execute(
-        select(invoices).where(
-            invoices.c.invoice_id == invoice_id, invoices.c.organization_id == organization_id
-        )
-    )
-    return result.first()
-
-
 async def invoices_of(session: AsyncSession, invoice_ids: list[UUID]) -> dict[UUID, AnyRow]:
     """The copies of these invoices, by id (the caller checks each one's organization)."""
     if not invoice_ids:
@@ -141,22 +130,6 @@ async def claim_deliveries(
     return list(result.all())
 
 
-async def finish_delivery(
-    session: AsyncSession,
-    step_id: UUID,
-    state: str,
-    at: datetime,
-    *,
-    recipient: str | None = None,
-    error: str | None = None,
-) -> None:
-    await session.execute(
-        update(deliveries)
-        .where(deliveries.c.step_id == step_id)
-        .values(state=state, done_at=at, recipient=recipient, last_error=error)
-    )
-
-
 FINISH_DELIVERY = (
     update(deliveries)
     .where(deliveries.c.step_id == bindparam("b_step_id"))
@@ -170,7 +143,7 @@ FINISH_DELIVERY = (
 
 
 async def finish_deliveries(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
-    """Several :func:`finish_delivery` in one round of statements: each outcome has
+    """Deliveries finished in one round of statements: each outcome has
     ``step_id``, ``state``, ``at``, ``recipient`` and ``error``."""
     if outcomes:
         await session.execute(
