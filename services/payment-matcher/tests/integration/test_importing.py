@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from relance.common.events.invoice_events import InvoiceUpdated
+from relance.devstack.testing import fail_at_commit
 
 REFERENCE = "RF18539007547034"
 
@@ -155,27 +156,17 @@ async def test_an_import_that_fails_to_commit_counts_nothing_and_its_retry_count
     before = await counted(matcher)
     await matcher.invoice(number="FA-2026-0012")
     items = one_of_each(matcher)
-    async with matcher.database.transaction() as session:  # the database refuses the commit
-        await session.execute(
-            text(
-                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
-                " AS $$ BEGIN RAISE EXCEPTION 'no space left on device'; END $$"
-            )
-        )
-        await session.execute(
-            text(
-                "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON bank_transactions"
-                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()"
-            )
-        )
+    await fail_at_commit(matcher.database.url, "bank_transactions", sqlstate="53100")
 
-    with pytest.raises(Exception, match="no space left on device"):
-        await matcher.post("/v1/bank-transactions", {"items": items})
+    refused = await matcher.post("/v1/bank-transactions", {"items": items})
+    assert refused.status_code == 503, refused.text  # disk full: nothing saved, retry later
 
     assert await matcher.count("bank_transactions") == 0
     assert await counted(matcher) == before
     async with matcher.database.transaction() as session:
-        await session.execute(text("DROP TRIGGER refuse_at_commit ON bank_transactions"))
+        await session.execute(
+            text("DROP TRIGGER relance_test_refuse_at_commit ON bank_transactions")
+        )
     await matcher.transactions(*items)  # the client tries again
     after = await counted(matcher)
     assert {o: after[o] - before[o] for o in OUTCOMES} == {

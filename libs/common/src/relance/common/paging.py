@@ -2,7 +2,7 @@
 
 A cursor (rather than an offset) keeps a page right while rows are being added. Every
 service's list routes answer a :class:`Page` and read ``?cursor=`` with
-:func:`decode_cursor`; a cursor this API did not make is a 422 (:func:`bad_cursor`).
+:func:`decode_cursor`; a cursor this API did not make is a 422 (:class:`BadCursor`).
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+from relance.common.errors import Unprocessable
 
 T = TypeVar("T")
 
 
-class BadCursor(ValueError):
+class BadCursor(Unprocessable):
     """The pagination cursor was not made by this API."""
+
+    def __init__(self) -> None:
+        super().__init__("cursor", "invalid cursor", where="query")
 
 
 class Page(BaseModel, Generic[T]):
@@ -43,7 +46,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         at, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
         return datetime.fromisoformat(at), str(key)
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise BadCursor("invalid cursor") from exc
+        raise BadCursor() from exc
 
 
 def decode_uuid_cursor(cursor: str) -> tuple[datetime, UUID]:
@@ -52,12 +55,4 @@ def decode_uuid_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         return at, UUID(key)
     except ValueError as exc:
-        raise BadCursor("invalid cursor") from exc
-
-
-async def bad_cursor(_: Request, exc: Exception) -> JSONResponse:
-    """The answer to a :class:`BadCursor`, for a service's exception handlers."""
-    return JSONResponse(
-        {"detail": [{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}]},
-        status_code=422,
-    )
+        raise BadCursor() from exc

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relance.common.clock import Clock, SystemClock
 from relance.common.db import Database
-from relance.common.errors import DATABASE_ERROR_HANDLERS
+from relance.common.errors import ERROR_HANDLERS
 from relance.common.events import organization_events
 from relance.common.health import NotReady, RequestContextMiddleware, platform_router
 from relance.common.kafka import EventConsumer, EventProducer, Handler
@@ -205,7 +205,7 @@ def create_app(
     # errors that quote the input cannot fail themselves on a surrogate or non-UTF-8 bytes
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    for exception, handler in {**DATABASE_ERROR_HANDLERS, **spec.exception_handlers}.items():
+    for exception, handler in {**ERROR_HANDLERS, **spec.exception_handlers}.items():
         app.add_exception_handler(exception, handler)
     return app
 

@@ -10,18 +10,18 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.deps import RuntimeDep, SessionDep, runtime_of
+from relance.common.errors import NotFound, Unprocessable
 from relance.common.money import is_currency, quantize
-from relance.common.paging import BadCursor, Page, bad_cursor, encode_cursor
+from relance.common.paging import Page, encode_cursor
 from relance.common.signing import BadSignature, verify_signed
 from relance.common.tenancy import admin_token_matches, api_key_sha256, bearer_key, unknown_key
 from relance.invoice_api import operations as ops
 from relance.invoice_api import repository as repo
-from relance.invoice_api.operations import Conflict, NotFound, Tenant, Unprocessable
+from relance.invoice_api.operations import Tenant
 from relance.invoice_api.repository import AnyRow
 from relance.invoice_api.schemas import (
     ActivityOut,
@@ -107,30 +107,6 @@ Cursor = Annotated[
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such resource in this organization"}
 }
-
-
-def error_responses() -> dict[type[Exception], Any]:
-    """How the operations' refusals become answers."""
-
-    async def not_found(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    async def conflict(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
-    async def unprocessable(_: Request, exc: Exception) -> JSONResponse:
-        field = exc.field if isinstance(exc, Unprocessable) else None
-        return JSONResponse(
-            {"detail": [{"loc": ["body", field], "msg": str(exc), "type": "value_error"}]},
-            status_code=422,
-        )
-
-    return {
-        NotFound: not_found,
-        Conflict: conflict,
-        Unprocessable: unprocessable,
-        BadCursor: bad_cursor,
-    }
 
 
 # Creating invoices: first of the routes, as the most frequent request (FastAPI tries the

@@ -3,7 +3,7 @@
 from relance.common.events import notification_events, payment_events, reminder_events
 from relance.common.service import Runtime, ServiceSpec
 from relance.common.service import main as run_service
-from relance.invoice_api.api import error_responses, router
+from relance.invoice_api.api import router
 from relance.invoice_api.calendar_changes import CalendarChanges
 from relance.invoice_api.handlers import HANDLERS
 from relance.invoice_api.settings import InvoiceApiSettings
@@ -33,7 +33,6 @@ SPEC = ServiceSpec(
     consumes=(reminder_events.TOPIC, notification_events.TOPIC, payment_events.TOPIC),
     handlers=HANDLERS,
     routers=(router,),
-    exception_handlers=error_responses(),
     workers={"calendar": announce_calendar_changes},
 )
 

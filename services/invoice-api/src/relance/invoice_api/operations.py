@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relance.common.calendar import BusinessCalendar
 from relance.common.clock import Clock, local_today
 from relance.common.db import Database
+from relance.common.errors import Conflict, NotFound, Unprocessable
 from relance.common.events import Event, Payload
 from relance.common.events.invoice_events import (
     InvoiceHandedToCollection,
@@ -57,23 +58,6 @@ from relance.invoice_api.status import (
 from relance.invoice_api.tables import customers, invoices
 
 SOURCE = "invoice-api"
-
-
-class NotFound(Exception):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} not found")
-
-
-class Conflict(Exception):
-    """The request contradicts the resource's state (409)."""
-
-
-class Unprocessable(Exception):
-    """Well-formed but refused by a business rule (422)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)

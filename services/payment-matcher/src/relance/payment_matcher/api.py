@@ -23,7 +23,7 @@ from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
 from relance.common.textguard import StoredText, unstorable_in, unstorable_message
 from relance.payment_matcher import reconciling
 from relance.payment_matcher import repository as repo
-from relance.payment_matcher.reconciling import AlreadyDecided, ImportResult, NotFound
+from relance.payment_matcher.reconciling import ImportResult
 from relance.payment_matcher.statements import (
     BankTransaction,
     CsvMapping,
@@ -342,12 +342,7 @@ async def reject_match(match_id: UUID, t: TenantDep, s: SessionDep, rt: RuntimeD
 
 
 async def _decide(decision: Any, s: AsyncSession, org_id: UUID, match_id: UUID, now: Any) -> None:
-    try:
-        await decision(s, org_id, match_id, now)
-    except NotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such match") from None
-    except AlreadyDecided as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    await decision(s, org_id, match_id, now)
 
 
 async def _match(s: AsyncSession, org_id: UUID, match_id: UUID) -> MatchOut:

@@ -1,7 +1,6 @@
 """Composition root of the payment-matcher: what it reads, what it serves. Nothing else."""
 
 from relance.common.events import invoice_events, organization_events
-from relance.common.paging import BadCursor, bad_cursor
 from relance.common.service import ServiceSpec
 from relance.common.service import main as run_service
 from relance.payment_matcher.api import router
@@ -19,7 +18,6 @@ SPEC = ServiceSpec(
     consumes=(organization_events.TOPIC, invoice_events.TOPIC),
     handlers=HANDLERS,
     routers=(router,),
-    exception_handlers={BadCursor: bad_cursor},
 )
 
 

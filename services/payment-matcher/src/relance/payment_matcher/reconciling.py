@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from relance.common.errors import Conflict, NotFound
 from relance.common.events import Event, Payload
 from relance.common.events.invoice_events import PaymentReported
 from relance.common.events.payment_events import (
@@ -104,12 +105,8 @@ def _forget_counts(session: Session) -> None:
     session.info.pop(_COUNTS, None)
 
 
-class NotFound(LookupError):
-    pass
-
-
-class AlreadyDecided(Exception):
-    pass
+class AlreadyDecided(Conflict):
+    """The match was confirmed or rejected already."""
 
 
 @dataclass(frozen=True, slots=True)
