@@ -56,6 +56,20 @@ async def test_after_a_partial_payment_and_a_stale_update_a_second_transfer_is_o
     assert await matcher.balance(invoice) == 200
 
 
+async def test_a_match_invoice_api_refused_stops_counting_once_it_says_the_invoice_is_paid(
+    matcher,
+):
+    invoice = await matcher.invoice(number="FA-2026-0077")
+    await matcher.transactions(matcher.credit("BNK-A", "1200.00", remittance_info="FA-2026-0077"))
+    assert await matcher.count("payments_in_flight") == 1
+    # a person reported the payment meanwhile: invoice-api refuses the match, and says the
+    # invoice is paid by a payment that is not the match
+    await matcher.paid_elsewhere(invoice, "1200.00", "0.00")
+
+    assert await matcher.count("payments_in_flight") == 0
+    assert await matcher.balance(invoice) == 0
+
+
 async def test_once_invoice_api_has_recorded_the_match_its_balance_is_taken_as_it_says(matcher):
     invoice = await matcher.invoice(number="FA-2026-0077")
     await matcher.transactions(matcher.credit("BNK-A", "500.00", remittance_info="FA-2026-0077"))

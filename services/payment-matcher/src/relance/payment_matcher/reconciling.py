@@ -439,6 +439,12 @@ async def balance_from_invoice_api(
             match_id=acknowledged.match_id,
             bank_reference=acknowledged.reference,
         )
+    if reported <= 0:
+        # paid in full over there: invoice-api refuses any further payment of it, so a
+        # match it has not acknowledged (it refused it: paid meanwhile, another currency)
+        # never will be, and must not lower a balance the invoice might have again later
+        await repo.forget_payments_in_flight(session, org_id, invoice_id)
+        return reported
     return balance_here(reported, await repo.payments_in_flight_of(session, org_id, invoice_id))
 
 

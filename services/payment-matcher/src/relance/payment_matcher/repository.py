@@ -121,6 +121,15 @@ async def acknowledge_payment(
     )
 
 
+async def forget_payments_in_flight(session: AsyncSession, org_id: UUID, invoice_id: UUID) -> None:
+    await session.execute(
+        delete(payments_in_flight).where(
+            payments_in_flight.c.organization_id == org_id,
+            payments_in_flight.c.invoice_id == invoice_id,
+        )
+    )
+
+
 async def payments_in_flight_of(
     session: AsyncSession, org_id: UUID, invoice_id: UUID
 ) -> list[Decimal]:
