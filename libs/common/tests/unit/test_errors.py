@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from relance.common.errors import ERROR_HANDLERS, Conflict, NotFound, Unprocessable
@@ -59,3 +61,23 @@ async def test_a_cursor_this_api_did_not_make_names_the_query_parameter():
         answer = await answer_to(error)
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (asyncpg.exceptions.SerializationError("could not serialize"), 503),
+        (asyncpg.exceptions.DeadlockDetectedError("deadlock detected"), 503),
+        (asyncpg.exceptions.DiskFullError("no space left on device"), 503),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), 503),
+        (asyncpg.exceptions.UniqueViolationError("duplicate key"), 409),
+        (asyncpg.exceptions.UndefinedColumnError("no such column"), 500),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+async def test_a_failure_on_asyncpgs_own_connection_is_answered_like_sqlalchemys(error, status):
+    """The hot paths (POST /v1/invoices, the matcher's bulk copy) use asyncpg directly."""
+    answer = await answer_to(error)
+    assert answer.status_code == status
+    assert "nothing was saved" in answer.json()["detail"] or status == 409
+    assert ("Retry-After" in answer.headers) == (status == 503)

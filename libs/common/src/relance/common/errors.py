@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg
 import sqlalchemy.exc
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
@@ -106,13 +107,25 @@ def is_transient(error: BaseException) -> bool:
             error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
         ):
             return True
-        sqlstate = getattr(error.orig, "sqlstate", None) or ""
-        return sqlstate.startswith(_TRANSIENT_SQLSTATES)
-    return isinstance(error, ConnectionError | OSError)
+        return _transient_sqlstate(error.orig)
+    if isinstance(error, asyncpg.PostgresError):  # a hot path on asyncpg's own connection
+        return _transient_sqlstate(error)
+    return isinstance(error, asyncpg.InterfaceError | ConnectionError | OSError)
+
+
+def _transient_sqlstate(error: BaseException | None) -> bool:
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return sqlstate.startswith(_TRANSIENT_SQLSTATES)
+
+
+def _refused_by_constraint(error: Exception) -> bool:
+    return isinstance(
+        error, sqlalchemy.exc.IntegrityError | asyncpg.IntegrityConstraintViolationError
+    )
 
 
 async def database_failed(request: Request, error: Exception) -> Response:
-    if isinstance(error, sqlalchemy.exc.IntegrityError) and not is_transient(error):
+    if _refused_by_constraint(error) and not is_transient(error):
         log.warning("change refused by a constraint", path=request.url.path, error=repr(error))
         return problem(409, "the change conflicts with another one and was not saved")
     if is_transient(error):
@@ -132,4 +145,7 @@ ERROR_HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[R
     Refusal: refused,
     sqlalchemy.exc.DBAPIError: database_failed,
     sqlalchemy.exc.TimeoutError: database_failed,
+    asyncpg.PostgresError: database_failed,
+    asyncpg.InterfaceError: database_failed,
+    ConnectionError: database_failed,
 }
