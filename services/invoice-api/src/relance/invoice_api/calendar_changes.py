@@ -22,10 +22,11 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prometheus_client import Counter
 
-from relance.common.clock import Clock, local_today, start_of_local_day
+from relance.common.clock import Clock, start_of_local_day
 from relance.common.db import Database
 from relance.common.events import Event
 from relance.common.events.invoice_events import InvoiceStatusChanged
@@ -36,6 +37,7 @@ from relance.invoice_api.status import StatusFacts, invoice_status, next_calenda
 
 log = get_logger(__name__)
 SOURCE = "invoice-api"
+MIN_SLEEP_SECONDS = 0.2
 
 STATUS_CHANGES = Counter(
     "relance_calendar_status_changes_total",
@@ -118,7 +120,7 @@ class CalendarChanges:
             events, updates = [], []
             for row in claimed:
                 facts = status_facts(row)
-                after = tracking(facts, local_today(self._clock, row.timezone), row.timezone)
+                after = tracking(facts, now.astimezone(ZoneInfo(row.timezone)).date(), row.timezone)
                 before = row.status_announced
                 # None: an invoice from before this loop existed; its status is adopted
                 if before is not None and before != after.status_announced:
@@ -149,4 +151,7 @@ class CalendarChanges:
             next_at = await repo.next_status_change_at(session)
         if next_at is None:
             return self._poll_seconds
-        return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
+        # a change already due is one another replica holds locked right now: look again
+        # shortly rather than at once, or every replica would spin while that lock lasts
+        wait = max((next_at - self._clock.now()).total_seconds(), MIN_SLEEP_SECONDS)
+        return min(wait, self._poll_seconds)
