@@ -14,10 +14,16 @@ import shutil
 import tempfile
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["relance.devstack.testing"]
 
 _OWN_BASETEMP = "_relance_own_basetemp"
+
+# The machines the suite runs on are shared: an example's time says nothing about the code,
+# so no property test fails on a deadline or for being slow to generate data.
+settings.register_profile("relance", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("relance")
 
 
 def pytest_configure(config: pytest.Config) -> None:

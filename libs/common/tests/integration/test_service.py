@@ -112,11 +112,11 @@ async def wait_ready(settings: SchedulerSettings) -> httpx.Response:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://test") as client,
     ):
-        for _ in range(100):
+        for _ in range(600):  # the consumer group's first rebalance takes a few seconds
             answer = await client.get("/readyz")
             if answer.status_code == 200:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         metrics = await client.get("/metrics")
         assert 'relance_http_requests_total{method="GET",route="/readyz"' in metrics.text
         return answer
