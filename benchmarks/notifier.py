@@ -96,11 +96,11 @@ from relance.common.migrations import upgrade
 from relance.devstack.ports import free_port, wait_for_port
 from relance.devstack.postgres import EmbeddedPostgres, create_databases
 from relance.devstack.supervisor import DEV_ADMIN_TOKEN
-from relance.notifier import repository as repo
+from relance.notifier.email.mail import Envelope, build_message, message_id_for
+from relance.notifier.email.rendering import MailFacts, language_for, render_mail
 from relance.notifier.handlers import HANDLERS
-from relance.notifier.mail import Envelope, build_message, message_id_for
-from relance.notifier.rendering import MailFacts, language_for, render_mail
 from relance.notifier.settings import NotifierSettings
+from relance.notifier.webhooks import repository as webhooks_repo
 
 TARGET_EMAILS_PER_SECOND = 400
 TARGET_EMAIL_RATIO = 0.8
@@ -969,7 +969,7 @@ async def _partner_servers(log_path: Path, ports: list[int]) -> None:
 async def _add_endpoint(database: Database, organization_id: uuid.UUID, url: str) -> uuid.UUID:
     endpoint_id = uuid.uuid4()
     async with database.transaction() as session:
-        await repo.add_endpoint(
+        await webhooks_repo.add_endpoint(
             session,
             {
                 "id": endpoint_id,

@@ -32,9 +32,9 @@ from relance.common.service import create_app
 from relance.common.tables import outbox
 from relance.common.tenancy import api_key_sha256
 from relance.notifier.app import SPEC
+from relance.notifier.email.mail import SmtpConnection
+from relance.notifier.email.workers import EmailSending
 from relance.notifier.handlers import HANDLERS
-from relance.notifier.mail import SmtpConnection
-from relance.notifier.sending import EmailSending
 from relance.notifier.settings import NotifierSettings
 
 KEY = "rk_partner-test-key"

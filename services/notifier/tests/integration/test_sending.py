@@ -17,9 +17,9 @@ from relance.common.events.invoice_events import PaymentReported
 from relance.common.events.types import StepKind
 from relance.devstack.ports import free_port
 from relance.notifier import repository as repo
-from relance.notifier.mail import SmtpConnection
-from relance.notifier.repository import claim_deliveries
-from relance.notifier.sending import EmailSending
+from relance.notifier.email.mail import SmtpConnection
+from relance.notifier.email.repository import claim_email_deliveries
+from relance.notifier.email.workers import EmailSending
 
 from ..conftest import NOW
 
@@ -160,7 +160,7 @@ async def test_an_email_interrupted_mid_send_is_never_sent_again(notifier, mail_
     await notifier.apply(notifier.due(invoice))
     # a notifier claims the delivery, then dies before finishing the SMTP transaction
     async with notifier.database.transaction() as session:
-        await claim_deliveries(session, NOW, NOW + timedelta(minutes=10), 10)
+        await claim_email_deliveries(session, NOW, NOW + timedelta(minutes=10), 10)
     await notifier.send_all()
     assert mail_catcher.messages() == []  # its lease still runs
     notifier.clock.advance(timedelta(minutes=10))

@@ -21,8 +21,8 @@ from relance.common.events.invoice_events import (
     RemindersSuspended,
 )
 from relance.common.events.payment_events import PaymentMatched, PaymentSuggested
-from relance.notifier.partners import WEBHOOK_TYPES
-from relance.notifier.webhooks import WebhookDelivery
+from relance.notifier.webhooks.partners import WEBHOOK_TYPES
+from relance.notifier.webhooks.workers import WebhookDelivery
 
 from ..conftest import NOW
 

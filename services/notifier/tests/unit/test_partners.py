@@ -17,7 +17,7 @@ from relance.common.events.invoice_events import (
 )
 from relance.common.events.notification_events import EmailFailed
 from relance.common.events.types import StepKind
-from relance.notifier.partners import (
+from relance.notifier.webhooks.partners import (
     RETRY_DELAYS,
     partner_messages,
     retry_delay,

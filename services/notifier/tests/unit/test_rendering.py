@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from relance.common.events.types import StepKind
-from relance.notifier.rendering import LATE_STEPS, MailFacts, language_for, render_mail
+from relance.notifier.email.rendering import LATE_STEPS, MailFacts, language_for, render_mail
 
 FACTS = MailFacts(
     organization="Atelier Dupont",

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relance.common.events.types import StepKind
-from relance.notifier.rendering import builtin_source, subject_number_problem
+from relance.notifier.email.rendering import builtin_source, subject_number_problem
 
 SHOWN = [
     "{{ number }}",

@@ -1,5 +1,5 @@
-"""Outbound partner webhooks: messages written with the event that causes them, and the
-loop that delivers them, signed (Standard Webhooks 1.0), retried for a day.
+"""The loop that delivers partner webhooks, signed (Standard Webhooks 1.0), retried for a
+day (the messages are queued by ``service.py`` with the event that causes them).
 
 Each delivery runs as its own task under a cap (``concurrency``), and each endpoint may hold
 at most ``per_endpoint`` of those slots: a slow or dead partner holds only its own few
@@ -14,78 +14,24 @@ import contextlib
 import json
 from datetime import timedelta
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import httpx
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.clock import Clock
 from relance.common.db import Database
-from relance.common.events import Event
 from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
+from relance.common.service import Runtime
 from relance.common.signing import signed_headers
-from relance.notifier import repository as repo
-from relance.notifier.partners import (
-    partner_messages,
-    retry_delay,
-    webhook_body,
-    with_invoice_names,
-)
+from relance.notifier.settings import NotifierSettings
+from relance.notifier.webhooks import repository as repo
+from relance.notifier.webhooks.service import record_webhook_attempt
 
 log = get_logger(__name__)
 WEBHOOKS = Counter("relance_webhooks_total", "Partner webhook attempts by outcome", ["outcome"])
 LEASE = timedelta(minutes=2)
-
-
-async def fan_out(session: AsyncSession, event: Event[Any]) -> None:
-    """Queue the partner messages ``event`` causes for every endpoint that wants them, in
-    the caller's transaction. A redelivered event queues nothing new: ids derive from it."""
-    await fan_out_all(session, [event])
-
-
-async def fan_out_all(session: AsyncSession, events: list[Event[Any]]) -> None:
-    """:func:`fan_out` for several events, reading each organization's endpoints once and
-    the copies of their invoices (for the names partners know them by) in one statement."""
-    caused = [(event, messages) for event in events if (messages := partner_messages(event))]
-    if not caused:
-        return
-    copies = await repo.invoice_names(session, list({event.data.invoice_id for event, _ in caused}))
-    endpoints: dict[UUID, list[Any]] = {}
-    rows = []
-    for event, messages in caused:
-        copy = copies.get(event.data.invoice_id)
-        if copy is not None and copy.organization_id != event.organization_id:
-            copy = None
-        if event.organization_id not in endpoints:
-            endpoints[event.organization_id] = await repo.endpoints_of(
-                session, event.organization_id
-            )
-        rows += delivery_rows(
-            event, with_invoice_names(messages, copy), endpoints[event.organization_id]
-        )
-    await repo.add_webhook_deliveries(session, rows)
-
-
-def delivery_rows(
-    event: Event[Any], messages: list[tuple[str, dict[str, Any]]], endpoints: list[Any]
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": f"msg_{uuid5(event.id, f'{endpoint.id}/{message_type}').hex}",
-            "endpoint_id": endpoint.id,
-            "organization_id": event.organization_id,
-            "event_type": message_type,
-            "body": webhook_body(message_type, data, event.time),
-            "state": "pending",
-            "next_attempt_at": event.time,
-            "created_at": event.time,
-        }
-        for message_type, data in messages
-        for endpoint in endpoints
-        if message_type in endpoint.event_types
-    ]
 
 
 class WebhookDelivery:
@@ -140,7 +86,7 @@ class WebhookDelivery:
             return 0
         now = self._clock.now()
         async with self._database.transaction() as session:
-            claimed = await repo.claim_webhooks(
+            claimed = await repo.claim_webhook_deliveries(
                 session,
                 now,
                 now + LEASE,
@@ -182,29 +128,10 @@ class WebhookDelivery:
             error = f"{type(exc).__name__}: {exc}"[:500]
         now = self._clock.now()
         async with self._database.transaction() as session:
-            if error is None:
-                await repo.webhook_outcome(
-                    session, row.id, state="delivered", at=now, status=status, error=None
-                )
-                WEBHOOKS.labels("delivered").inc()
-                return
-            delay = retry_delay(row.attempts)
-            if delay is None:
-                await repo.webhook_outcome(
-                    session, row.id, state="failed", at=now, status=status, error=error
-                )
-                WEBHOOKS.labels("failed").inc()
-            else:
-                await repo.webhook_outcome(
-                    session,
-                    row.id,
-                    state="pending",
-                    at=now,
-                    status=status,
-                    error=error,
-                    next_attempt_at=now + timedelta(seconds=delay),
-                )
-                WEBHOOKS.labels("retried").inc()
+            outcome = await record_webhook_attempt(
+                session, row, status=status, error=error, now=now
+            )
+        WEBHOOKS.labels(outcome).inc()
 
     async def _seconds_to_next(self) -> float:
         if len(self._in_flight) >= self._concurrency:
@@ -215,3 +142,18 @@ class WebhookDelivery:
         if next_at is None:
             return self._poll_seconds
         return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
+
+
+async def deliver_webhooks(runtime: Runtime) -> None:
+    """The delivery loop with the service's settings (off when ``RUN_WEBHOOKS`` is false)."""
+    settings = runtime.settings
+    assert isinstance(settings, NotifierSettings)
+    if not settings.run_webhooks:
+        return
+    await WebhookDelivery(
+        runtime.database,
+        runtime.clock,
+        concurrency=settings.webhook_concurrency,
+        per_endpoint=settings.webhook_per_endpoint_concurrency,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    ).run()

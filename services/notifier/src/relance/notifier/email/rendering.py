@@ -29,7 +29,7 @@ LATE_STEPS = frozenset(
 )
 
 _templates = Environment(
-    loader=PackageLoader("relance.notifier", "templates"),
+    loader=PackageLoader("relance.notifier.email", "templates"),
     undefined=StrictUndefined,
     autoescape=False,  # noqa: S701 - plain text; the HTML part escapes each paragraph itself
     keep_trailing_newline=False,

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -24,27 +24,30 @@ from prometheus_client import Counter
 
 from relance.common.clock import Clock, local_today
 from relance.common.db import Database
-from relance.common.events import Event
-from relance.common.events.notification_events import EmailFailed, EmailSent
 from relance.common.events.types import StepKind
 from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
-from relance.common.outbox import add_events
+from relance.common.service import Runtime
 from relance.common.tracing import current_traceparent, resumed
 from relance.common.tracing import enabled as tracing_enabled
-from relance.notifier import repository as repo
-from relance.notifier.mail import Envelope, SendFailed, SmtpConnection, build_message
-from relance.notifier.rendering import (
+from relance.notifier.email import repository as repo
+from relance.notifier.email.mail import Envelope, SendFailed, SmtpConnection, build_message
+from relance.notifier.email.rendering import (
     BadTemplate,
     MailFacts,
     Override,
     language_for,
     render_mail,
 )
-from relance.notifier.webhooks import fan_out_all
+from relance.notifier.email.service import (
+    UNKNOWN_INVOICE,
+    Outcome,
+    claim_emails,
+    record_email_outcomes,
+)
+from relance.notifier.settings import NotifierSettings
 
 log = get_logger(__name__)
-SOURCE = "notifier"
 EMAILS = Counter("relance_emails_total", "Emails by outcome", ["outcome"])
 EMAILS_FAILED = Counter(
     "relance_emails_failed_total",
@@ -53,23 +56,7 @@ EMAILS_FAILED = Counter(
     ["cause"],
 )
 NO_EMAIL = "the customer has no email address"
-UNKNOWN_INVOICE = "the invoice is not known to the notifier yet"
 FIRST_INVOICE_WAIT_SECONDS = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one claimed delivery, written with the batch's other outcomes."""
-
-    delivery: Any
-    state: str  # sent, failed, pending (a retry) or awaiting (its invoice)
-    at: datetime
-    recipient: str | None = None
-    reason: str | None = None
-    cause: str | None = None  # of a failure: the label of relance_emails_failed_total
-    next_attempt_at: datetime | None = None
-    awaited_since: datetime | None = None
-    traceparent: str | None = None  # the span that sent it, when tracing is on
 
 
 class EmailSending:
@@ -105,7 +92,7 @@ class EmailSending:
 
     async def run(self) -> None:
         listener = asyncio.create_task(
-            keep_listening(self._database.url, repo.DELIVERIES_CHANNEL, self._wake)
+            keep_listening(self._database.url, repo.EMAILS_CHANNEL, self._wake)
         )
         try:
             while True:
@@ -131,23 +118,12 @@ class EmailSending:
         """Claim one batch of due deliveries and send them; return how many were claimed."""
         now = self._clock.now()
         async with self._database.transaction() as session:
-            claimed = await repo.claim_deliveries(session, now, now + self._lease, self._batch_size)
-            # in doubt: interrupted mid-send
-            in_doubt = [
-                failed_event(row, repo.IN_DOUBT, now, row.traceparent)
-                for row in claimed
-                if row.state == "failed"
-            ]
-            await announce(session, in_doubt)
-            to_send = [row for row in claimed if row.state == "sending"]
-            invoices = await repo.invoices_of(session, [row.invoice_id for row in to_send])
-            overrides = await repo.overrides_of(
-                session, list({row.organization_id for row in to_send})
-            )
-        EMAILS.labels("in_doubt").inc(len(in_doubt))
-        EMAILS_FAILED.labels("in_doubt").inc(len(in_doubt))
-        if not to_send:
-            return len(claimed)
+            batch = await claim_emails(session, now, now + self._lease, self._batch_size)
+        EMAILS.labels("in_doubt").inc(batch.in_doubt)
+        EMAILS_FAILED.labels("in_doubt").inc(batch.in_doubt)
+        if not batch.to_send:
+            return batch.claimed
+        to_send, invoices, overrides = batch.to_send, batch.invoices, batch.overrides
         outcomes: list[Outcome] = []
         handed: set[Any] = set()  # step ids given to an SMTP connection
         free: asyncio.Queue[SmtpConnection] = asyncio.Queue()
@@ -209,7 +185,7 @@ class EmailSending:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return len(claimed)
+        return batch.claimed
 
     def _message(self, delivery: Any, invoice: Any, overrides: dict[Any, Any]) -> Any:
         kind = StepKind(delivery.kind)
@@ -250,7 +226,7 @@ class EmailSending:
 
     def _await_invoice(self, delivery: Any) -> Outcome:
         """Try again soon: 1 s, then as long as it has waited so far (so the waits double),
-        at most SEND_RETRY_SECONDS. The invoice's arrival makes it due at once (handlers.py);
+        at most SEND_RETRY_SECONDS. The invoice's arrival makes it due at once (``keep_invoice``);
         failed only when the invoice is still unknown after ``invoice_wait_seconds``."""
         now = self._clock.now()
         since = delivery.invoice_awaited_since or now
@@ -310,43 +286,7 @@ class EmailSending:
         if not outcomes and not unsent:
             return
         async with self._database.transaction() as session:
-            finished = [o for o in outcomes if o.state in ("sent", "failed")]
-            await repo.finish_deliveries(
-                session,
-                [
-                    {
-                        "step_id": o.delivery.step_id,
-                        "state": o.state,
-                        "at": o.at,
-                        "recipient": o.recipient,
-                        "error": o.reason if o.state == "failed" else None,
-                    }
-                    for o in finished
-                ],
-            )
-            for o in outcomes:
-                if o.state == "pending":
-                    await repo.retry_delivery(
-                        session, o.delivery.step_id, o.next_attempt_at or o.at, o.reason or ""
-                    )
-                elif o.state == "awaiting":
-                    await repo.await_invoice(
-                        session,
-                        o.delivery.step_id,
-                        o.awaited_since or o.at,
-                        o.next_attempt_at or o.at,
-                        o.reason or UNKNOWN_INVOICE,
-                    )
-            await repo.release_deliveries(session, unsent, self._clock.now())
-            await announce(
-                session,
-                [
-                    sent_event(o.delivery, o.recipient, o.at, o.traceparent)
-                    if o.state == "sent" and o.recipient
-                    else failed_event(o.delivery, o.reason or "", o.at, o.traceparent)
-                    for o in finished
-                ],
-            )
+            await record_email_outcomes(session, outcomes, unsent, self._clock.now())
         for o in outcomes:
             EMAILS.labels(
                 {"pending": "retried", "awaiting": "invoice_awaited"}.get(o.state, o.state)
@@ -356,50 +296,40 @@ class EmailSending:
 
     async def _seconds_to_next(self) -> float:
         async with self._database.transaction() as session:
-            next_at = await repo.next_delivery_at(session)
+            next_at = await repo.next_email_delivery_at(session)
         if next_at is None:
             return self._poll_seconds
         return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
 
 
-async def announce(session: Any, events: list[Event[Any]]) -> None:
-    """Publish the outcomes, and tell the partners who want them, in the same transaction."""
-    await add_events(session, events)
-    await fan_out_all(session, events)
-
-
-def sent_event(
-    delivery: Any, recipient: str, at: datetime, traceparent: str | None = None
-) -> Event[EmailSent]:
-    return Event.new(
-        EmailSent(
-            invoice_id=delivery.invoice_id,
-            step_id=delivery.step_id,
-            kind=StepKind(delivery.kind),
-            message_id=delivery.message_id,
-            recipient=recipient,
-            sent_at=at,
-        ),
-        source=SOURCE,
-        organization_id=delivery.organization_id,
-        time=at,
-        traceparent=traceparent,
-    )
-
-
-def failed_event(
-    delivery: Any, reason: str, at: datetime, traceparent: str | None = None
-) -> Event[EmailFailed]:
-    return Event.new(
-        EmailFailed(
-            invoice_id=delivery.invoice_id,
-            step_id=delivery.step_id,
-            kind=StepKind(delivery.kind),
-            reason=reason,
-            failed_at=at,
-        ),
-        source=SOURCE,
-        organization_id=delivery.organization_id,
-        time=at,
-        traceparent=traceparent,
-    )
+async def send_emails(runtime: Runtime) -> None:
+    """The sending loop with the service's settings (off when ``RUN_SENDING`` is false)."""
+    settings = runtime.settings
+    assert isinstance(settings, NotifierSettings)
+    if not settings.run_sending:
+        return
+    smtp = [
+        SmtpConnection(
+            settings.smtp_host,
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+        for _ in range(settings.smtp_connections)
+    ]
+    await EmailSending(
+        runtime.database,
+        runtime.clock,
+        smtp,
+        mail_from=settings.mail_from,
+        batch_size=settings.sending_batch_size,
+        poll_seconds=settings.sending_poll_seconds,
+        retry_seconds=settings.send_retry_seconds,
+        max_attempts=settings.send_max_attempts,
+        invoice_wait_seconds=settings.send_invoice_wait_seconds,
+        # the lease covers a batch sent one email after the other (a connection that fails
+        # leaves the others more to send), as with a single connection
+        lease_seconds=settings.smtp_timeout_seconds * (settings.sending_batch_size + 1),
+    ).run()

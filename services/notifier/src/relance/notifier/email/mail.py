@@ -23,7 +23,7 @@ import aiosmtplib
 from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 
 from relance.common.logging import get_logger
-from relance.notifier.rendering import RenderedMail
+from relance.notifier.email.rendering import RenderedMail
 
 log = get_logger(__name__)
 

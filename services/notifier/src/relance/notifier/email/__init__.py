@@ -1,0 +1,1 @@
+"""Reminder emails: their wording, the SMTP transaction, the sending loop."""

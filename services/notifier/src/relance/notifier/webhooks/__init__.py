@@ -1,0 +1,1 @@
+"""Partner webhooks: the messages events cause, endpoints, the signed delivery loop."""
