@@ -4,7 +4,8 @@ A delivery is written when ``reminder.due`` arrives and moves ``pending`` → ``
 (committed before the SMTP transaction begins) → ``sent`` or ``failed``, or back to
 ``pending`` with a later ``next_attempt_at`` after a temporary failure. While ``sending``,
 ``next_attempt_at`` is the end of the sender's lease: a delivery still ``sending`` after
-it was interrupted mid-send, and is never sent again (see sending.py).
+it was interrupted mid-send; it is then failed (in doubt), never sent again (see
+email/workers.py).
 """
 
 from __future__ import annotations
