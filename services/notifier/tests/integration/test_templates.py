@@ -111,3 +111,16 @@ async def test_a_subject_with_the_number_written_without_spaces_is_saved(api):
     )
     assert answer.status_code == 200, answer.text
     assert (await api.get("/v1/templates/fr/due")).json()["subject"] == "Facture {{number}}"
+
+
+async def test_a_refused_draft_is_answered_as_a_problem_like_every_refusal(api):
+    """The wording's 422s are application/problem+json documents, as every service's
+    refusals are, and keep the detail that names the part (and the line)."""
+    for draft, loc in (
+        ({"subject": "Invoice {{ number }}", "body": "{% if balance %}"}, ["body", "body"]),
+        ({"subject": "Invoice", "body": "Hello"}, ["body", "subject"]),
+    ):
+        answer = await api.post("/v1/templates/fr/due/preview", json=draft)
+        assert answer.status_code == 422, draft
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert [p["loc"] for p in answer.json()["detail"]] == [loc]

@@ -190,6 +190,37 @@ async def test_endpoints_are_validated_listed_deleted_and_private_to_their_organ
     assert partner.received == []
 
 
+async def test_refusals_answer_as_problems_naming_what_was_refused(notifier, api, partner):
+    """Every refusal of the webhook routes is an application/problem+json document, as in
+    the other services: a refused URL names the field, like FastAPI's own 422s."""
+    refused = await api.post(
+        "/v1/webhook-endpoints", json={"url": "ftp://x.example/", "events": ["invoice.sent"]}
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    [problem] = refused.json()["detail"]
+    assert problem["loc"] == ["body", "url"]
+    assert "http" in problem["msg"]
+
+    unknown = await api.get(f"/v1/webhook-endpoints/{uuid.uuid4()}/deliveries")
+    assert (unknown.status_code, unknown.headers["content-type"]) == (
+        404,
+        "application/problem+json",
+    )
+    assert unknown.json()["detail"] == "webhook endpoint not found"
+
+    endpoint = await subscribe(api, partner.url("ok"), ["invoice.sent"])
+    await notifier.invoice()
+    [pending] = (await api.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries")).json()[
+        "items"
+    ]
+    busy = await api.post(f"/v1/webhook-deliveries/{pending['id']}/replay")
+    assert (busy.status_code, busy.headers["content-type"]) == (409, "application/problem+json")
+    assert busy.json()["detail"] == "the delivery is still being attempted"
+    gone = await api.post("/v1/webhook-deliveries/msg_nope/replay")
+    assert gone.json()["detail"] == "webhook delivery not found"
+
+
 async def test_a_flooded_silent_endpoint_holds_only_its_share_of_the_slots(notifier, api, partner):
     await subscribe(api, partner.url("dead"), ["invoice.sent"])
     for _ in range(6):  # the silent endpoint's messages come first, and are due first
