@@ -13,8 +13,8 @@ from relance.common.deps import RuntimeDep, SessionDep
 from relance.common.events.types import StepKind, StepView
 from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
 from relance.scheduler import repository as repo
-from relance.scheduler.handlers import plan_views
 from relance.scheduler.plan import ReminderRules, plan_reminders
+from relance.scheduler.service import plan_views
 
 router = APIRouter(prefix="/v1")
 

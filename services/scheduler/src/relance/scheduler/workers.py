@@ -22,7 +22,7 @@ from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
 from relance.scheduler import repository as repo
 from relance.scheduler.due_events import due_rows
-from relance.scheduler.handlers import SOURCE, publish_plan
+from relance.scheduler.service import SOURCE, publish_plan
 
 log = get_logger(__name__)
 
