@@ -460,7 +460,7 @@ COMPONENTS = (
     ("(selectors.py", "asyncio"),
 )
 TASKS = (
-    ("fire_due (scheduler/firing.py", "firing loop (StepFiring.fire_due)"),
+    ("fire_due (scheduler/workers.py", "firing loop (StepFiring.fire_due)"),
     ("publish_batch (common/outbox.py", "outbox relay (OutboxRelay.publish_batch)"),
 )
 

@@ -22,8 +22,8 @@ from relance.common.events.invoice_events import InvoiceSent
 from relance.common.events.types import CustomerSnapshot, InvoiceSnapshot, OrganizationSnapshot
 from relance.common.inbox import claim_event
 from relance.common.tables import outbox
-from relance.scheduler.firing import StepFiring
 from relance.scheduler.handlers import HANDLERS
+from relance.scheduler.workers import StepFiring
 
 ORG = uuid.UUID("00000000-0000-4000-8000-00000000000a")
 

@@ -122,6 +122,16 @@ async def test_an_invoice_plan_is_shown_to_its_organization_only(client, schedul
     assert (await client.get("/v1/invoices/not-a-uuid/plan")).status_code == 422
 
 
+async def test_a_missing_plan_is_answered_as_a_problem_like_every_refusal(client, scheduler):
+    theirs = await scheduler.send(sent_at=SENT, due=DUE, organization_id=uuid.uuid4())
+
+    for invoice_id in (theirs, uuid.uuid4()):
+        answer = await client.get(f"/v1/invoices/{invoice_id}/plan")
+        assert answer.status_code == 404
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["detail"] == "plan for this invoice not found"
+
+
 def shown(step: dict[str, Any]) -> tuple[str, bool, str | None, str | None]:
     return step["kind"], step["held"], step["hold_reason"], step["goes_at"]
 

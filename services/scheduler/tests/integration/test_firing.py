@@ -16,7 +16,7 @@ from relance.common.events.payment_events import (
     SuggestionConfirmed,
     SuggestionRejected,
 )
-from relance.scheduler.firing import StepFiring
+from relance.scheduler.workers import StepFiring
 
 from ..conftest import at
 from .test_planning import DUE, SENT, payment

@@ -24,8 +24,8 @@ from relance.common.db import Database
 from relance.common.events.types import StepStatus
 from relance.common.migrations import upgrade
 from relance.scheduler import repository as repo
-from relance.scheduler.handlers import plan_views
 from relance.scheduler.plan import StepState, step_outlooks
+from relance.scheduler.service import plan_views
 from relance.scheduler.tables import plans, steps, suggestions
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))

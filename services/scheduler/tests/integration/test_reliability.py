@@ -22,7 +22,7 @@ from relance.common.outbox import OutboxRelay
 from relance.devstack.broker import EmbeddedBroker
 from relance.devstack.ports import free_port
 from relance.devstack.testing import read_events
-from relance.scheduler.firing import StepFiring
+from relance.scheduler.workers import StepFiring
 
 STEPS = 30_000
 

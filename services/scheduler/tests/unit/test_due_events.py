@@ -16,7 +16,7 @@ from relance.common.events.reminder_events import ReminderDue
 from relance.common.events.types import StepKind
 from relance.common.outbox import outbox_row
 from relance.scheduler.due_events import due_rows
-from relance.scheduler.handlers import SOURCE
+from relance.scheduler.service import SOURCE
 
 NOW = datetime(2026, 3, 31, 9, 0, 0, 417_203, tzinfo=UTC)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from typing import Annotated, Self
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import APIRouter, Depends
 
 from relance.common.deps import RuntimeDep, SessionDep
-from relance.common.events.types import StepKind, StepView
 from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
-from relance.scheduler import repository as repo
-from relance.scheduler.handlers import plan_views
-from relance.scheduler.plan import ReminderRules, plan_reminders
+from relance.scheduler import service
+from relance.scheduler.plan import ReminderRules
+from relance.scheduler.schemas import Plan, Preview, PreviewIn, PreviewStep
 
 router = APIRouter(prefix="/v1")
-
-EARLIEST, LATEST = date(2000, 1, 1), date(2199, 12, 31)
-MAX_SPAN = timedelta(days=3660)
 
 
 async def tenant(s: SessionDep, authorization: AuthorizationHeader = None) -> Tenant:
@@ -29,40 +23,6 @@ async def tenant(s: SessionDep, authorization: AuthorizationHeader = None) -> Te
 TenantDep = Annotated[Tenant, Depends(tenant)]
 
 
-class PreviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sent_on: date = Field(ge=EARLIEST, le=LATEST, description="the day the invoice goes out")
-    due_on: date = Field(ge=EARLIEST, le=LATEST, description="its due date")
-
-    @model_validator(mode="after")
-    def within_ten_years(self) -> Self:
-        if abs(self.due_on - self.sent_on) > MAX_SPAN:
-            raise ValueError("sent_on and due_on are more than ten years apart")
-        return self
-
-
-class PreviewStep(BaseModel):
-    kind: StepKind
-    severity: int
-    scheduled_for: datetime
-
-
-class Preview(BaseModel):
-    items: list[PreviewStep]
-
-
-class Plan(BaseModel):
-    invoice_id: UUID
-    due_date: date
-    stopped: str | None = Field(description="why reminders stopped for good, if they did")
-    held_until: datetime | None = Field(description="a scheduled payment holds steps until then")
-    items: list[StepView] = Field(
-        description="the steps in plan order; `held`, `hold_reason` and `goes_at` say where "
-        "each stands against the holds"
-    )
-
-
 @router.post("/plans/preview", tags=["plans"])
 async def preview_plan(body: PreviewIn, org: TenantDep) -> Preview:
     """The steps the organization's rules give an invoice sent on ``sent_on`` and due on
@@ -70,11 +30,10 @@ async def preview_plan(body: PreviewIn, org: TenantDep) -> Preview:
     rules = ReminderRules(
         country=org.country, timezone=org.timezone, reminder_time=org.reminder_time
     )
-    sent_at = datetime.combine(body.sent_on, rules.reminder_time, tzinfo=rules.zone)
     return Preview(
         items=[
             PreviewStep(kind=step.kind, severity=step.severity, scheduled_for=step.at)
-            for step in plan_reminders(sent_at, body.due_on, rules)
+            for step in service.preview(rules, body.sent_on, body.due_on)
         ]
     )
 
@@ -86,13 +45,11 @@ async def preview_plan(body: PreviewIn, org: TenantDep) -> Preview:
 )
 async def get_plan(invoice_id: UUID, org: TenantDep, s: SessionDep, rt: RuntimeDep) -> Plan:
     """The invoice's plan as the scheduler holds it (404 until the invoice is sent)."""
-    plan = await repo.plan_of(s, invoice_id)
-    if plan is None or plan.organization_id != org.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no plan for this invoice")
+    plan = await service.invoice_plan(s, org.id, invoice_id, now=rt.clock.now())
     return Plan(
         invoice_id=plan.invoice_id,
         due_date=plan.due_date,
         stopped=plan.stopped,
-        held_until=plan.hold_until,
-        items=list(await plan_views(s, plan, rt.clock.now())),
+        held_until=plan.held_until,
+        items=list(plan.steps),
     )

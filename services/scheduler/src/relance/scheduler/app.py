@@ -9,9 +9,9 @@ from relance.common.events import (
 from relance.common.service import Runtime, ServiceSpec
 from relance.common.service import main as run_service
 from relance.scheduler.api import router
-from relance.scheduler.firing import StepFiring
 from relance.scheduler.handlers import HANDLERS
 from relance.scheduler.settings import SchedulerSettings
+from relance.scheduler.workers import StepFiring
 
 
 async def fire_steps(runtime: Runtime) -> None:

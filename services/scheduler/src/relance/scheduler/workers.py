@@ -1,5 +1,5 @@
-"""The loop that fires due steps: claims them in batches and writes their ``reminder.due``
-to the outbox in the claiming transaction.
+"""The scheduler's long-running loop, the firing: it claims due steps in batches, each in a
+transaction that writes their ``reminder.due`` to the outbox (``service.fire_due_steps``).
 
 Any number of replicas may run it: a claim takes only rows no other transaction holds
 (``FOR UPDATE SKIP LOCKED``) and marks them fired before it commits, so each step is fired
@@ -21,8 +21,7 @@ from relance.common.db import Database
 from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
 from relance.scheduler import repository as repo
-from relance.scheduler.due_events import due_rows
-from relance.scheduler.handlers import SOURCE, publish_plan
+from relance.scheduler import service
 
 log = get_logger(__name__)
 
@@ -97,34 +96,15 @@ class StepFiring:
         """Claim one batch of due steps and write what they cause; return how many."""
         now = self._clock.now()
         async with self._database.transaction() as session:
-            claimed = await repo.claim_due_steps(session, now, self._batch_size)
-            if not claimed:
+            batch = await service.fire_due_steps(session, now, self._batch_size)
+            if batch.oldest_due is None:
                 return 0
             # the batch's oldest step says how late the batch fired
-            oldest = min(row["due_at"] for row in claimed)
-            FIRE_LAG.observe(max((now - oldest).total_seconds(), 0.0))
-            fired = [row for row in claimed if not row["superseded"]]
-            await repo.write_due_events(
-                session,
-                due_rows(
-                    fired, now, source=SOURCE, traceparents=[row["traceparent"] for row in fired]
-                ),
-            )
-            # skipped steps, and a step a payment's hold kept back (it fires at the hold's end,
-            # after its own time), change the plan a person sees: publish it again
-            changed = {
-                row["invoice_id"]: row
-                for row in claimed
-                if row["superseded"] or row["due_at"] > row["scheduled_for"]
-            }
-            for row in changed.values():
-                await publish_plan(
-                    session, row["invoice_id"], organization_id=row["organization_id"], at=now
-                )
-        STEPS_FIRED.inc(len(fired))
-        STEPS_SKIPPED.inc(len(claimed) - len(fired))
-        self.fired += len(fired)
-        return len(claimed)
+            FIRE_LAG.observe(max((now - batch.oldest_due).total_seconds(), 0.0))
+        STEPS_FIRED.inc(batch.fired)
+        STEPS_SKIPPED.inc(batch.claimed - batch.fired)
+        self.fired += batch.fired
+        return batch.claimed
 
     async def _seconds_to_next_step(self) -> float:
         async with self._database.transaction() as session:
