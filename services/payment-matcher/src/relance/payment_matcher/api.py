@@ -21,9 +21,9 @@ from relance.common.money import amount_problem, quantize
 from relance.common.paging import Page, decode_cursor, decode_uuid_cursor, encode_cursor
 from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
 from relance.common.textguard import StoredText, unstorable_in, unstorable_message
-from relance.payment_matcher import reconciling
 from relance.payment_matcher import repository as repo
-from relance.payment_matcher.reconciling import ImportResult
+from relance.payment_matcher import service
+from relance.payment_matcher.service import ImportResult
 from relance.payment_matcher.statements import (
     BankTransaction,
     CsvMapping,
@@ -135,7 +135,7 @@ async def import_transactions(
 ) -> ImportOut:
     """Import transactions (a bank aggregator's feed, say). A ``bank_reference`` already
     imported is a duplicate and changes nothing; each new credit is matched at once."""
-    result = await reconciling.import_transactions(
+    result = await service.import_transactions(
         s, t.id, [item.transaction() for item in body.items], rt.clock.now()
     )
     return _import_out(result)
@@ -187,7 +187,7 @@ async def import_statement(
         raise _unprocessable("mapping", f"mapping must be a JSON object ({exc})") from None
     if not transactions:
         raise _unprocessable("file", "the statement has no transactions")
-    result = await reconciling.import_transactions(s, t.id, transactions, rt.clock.now())
+    result = await service.import_transactions(s, t.id, transactions, rt.clock.now())
     return _import_out(result)
 
 
@@ -325,7 +325,7 @@ async def confirm_match(match_id: UUID, t: TenantDep, s: SessionDep, rt: Runtime
     """The suggested payment is right: it is recorded on the invoices (``payment.matched``),
     the transaction's other suggestions are dismissed, and the payer's account and name are
     remembered for the next transfers."""
-    await _decide(reconciling.confirm_match, s, t.id, match_id, rt.clock.now())
+    await _decide(service.confirm_match, s, t.id, match_id, rt.clock.now())
     return await _match(s, t.id, match_id)
 
 
@@ -337,7 +337,7 @@ async def confirm_match(match_id: UUID, t: TenantDep, s: SessionDep, rt: Runtime
 async def reject_match(match_id: UUID, t: TenantDep, s: SessionDep, rt: RuntimeDep) -> MatchOut:
     """The suggested payment is wrong: the pair is never proposed again and the invoices'
     reminders go on (the hold ends)."""
-    await _decide(reconciling.reject_match, s, t.id, match_id, rt.clock.now())
+    await _decide(service.reject_match, s, t.id, match_id, rt.clock.now())
     return await _match(s, t.id, match_id)
 
 

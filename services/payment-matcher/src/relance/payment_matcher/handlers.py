@@ -18,8 +18,8 @@ from relance.common.events import Event
 from relance.common.events.invoice_events import InvoiceSent, InvoiceUpdated, PaymentReported
 from relance.common.kafka import Handler
 from relance.common.logging import get_logger
-from relance.payment_matcher import reconciling
 from relance.payment_matcher import repository as repo
+from relance.payment_matcher import service
 from relance.payment_matcher.matching import invoice_lookup_keys, normalize_iban
 
 log = get_logger(__name__)
@@ -38,7 +38,7 @@ async def on_invoice_changed(
     await repo.lock_organization(session, org_id)
     # invoice-api's balance may not include this service's latest matches yet: they are
     # taken off until it acknowledges them, so that no transfer pays what another one paid
-    balance = await reconciling.balance_from_invoice_api(
+    balance = await service.balance_from_invoice_api(
         session, org_id, data.invoice_id, invoice.balance
     )
     new = await repo.save_open_invoice(
@@ -60,7 +60,7 @@ async def on_invoice_changed(
     )
     if new and balance > 0:
         # its payment may have come first: a credit that waits for it is matched now
-        await reconciling.match_waiting_credits(
+        await service.match_waiting_credits(
             session,
             org_id,
             invoice_lookup_keys(invoice.number, invoice.payment_reference),
@@ -71,7 +71,7 @@ async def on_invoice_changed(
 async def on_payment_reported(session: AsyncSession, event: Event[PaymentReported]) -> None:
     data, org_id = event.data, event.organization_id
     await repo.lock_organization(session, org_id)  # no import lowers the balance meanwhile
-    balance = await reconciling.balance_from_invoice_api(
+    balance = await service.balance_from_invoice_api(
         session, org_id, data.invoice_id, data.balance, acknowledged=data
     )
     await repo.set_balance(session, org_id, data.invoice_id, balance)
