@@ -43,7 +43,13 @@ How ``bank_reference`` is chosen (it must be stable across re-imports of the sam
   transaction listed twice and keeps a single reference.
 
 Amounts are exact ``Decimal`` values with the currency's minor units (``12.5`` EUR becomes
-``12.50``; ``1.234`` EUR is refused). Every 10,000 transactions a progress line is logged.
+``12.50``; ``1.234`` EUR is refused), below ``relance.common.money.MAX_AMOUNT`` in absolute
+value: the minor units and the limit of every amount the service takes. Every 10,000
+transactions a progress line is logged.
+
+One module per format (``camt053``, ``mt940``, ``ofx``, ``csv_mapping``), each turning the
+file into drafts; ``shared`` holds what they have in common and turns the drafts into
+``BankTransaction`` values with their references; this package recognises the format.
 """
 
 from __future__ import annotations
