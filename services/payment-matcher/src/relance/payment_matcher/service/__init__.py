@@ -6,7 +6,8 @@ every import matches against the balances the previous one left and nothing pays
 The rules themselves are ``matching`` (pure); this package loads the organization's open
 book, applies the rules' outcome to the tables and says it with events.
 
-By aggregate: ``importing`` (bank transactions in, and what invoice events change),
+By aggregate: ``importing`` (bank transactions in, and the credits left waiting matched
+again), ``invoices`` (the copy of invoice-api's open invoices and payers, from its events),
 ``decisions`` (a person's confirmation or rejection of a match), ``reading`` (what the
 routes show), ``metrics`` (counted on commit).
 """
@@ -14,10 +15,12 @@ routes show), ``metrics`` (counted on commit).
 from relance.payment_matcher.service.decisions import AlreadyDecided, confirm_match, reject_match
 from relance.payment_matcher.service.importing import (
     ImportResult,
-    balance_from_invoice_api,
     import_transactions,
-    match_waiting_credits,
     waiting_keys,
+)
+from relance.payment_matcher.service.invoices import (
+    keep_invoice,
+    take_reported_payment,
 )
 from relance.payment_matcher.service.reading import (
     MatchView,
@@ -33,14 +36,14 @@ __all__ = [
     "ImportResult",
     "MatchView",
     "TransactionView",
-    "balance_from_invoice_api",
     "confirm_match",
     "get_match",
     "get_transaction",
     "import_transactions",
+    "keep_invoice",
     "list_matches",
     "list_transactions",
-    "match_waiting_credits",
     "reject_match",
+    "take_reported_payment",
     "waiting_keys",
 ]

@@ -1,5 +1,5 @@
-"""Importing bank transactions and matching their credits, and what invoice-api's
-events change: the credits left waiting matched again, and the balances to match against.
+"""Importing bank transactions and matching their credits, and matching again the credits
+left waiting once an invoice or a payer they may name becomes known.
 Each runs in the caller's transaction, which writes its rows and its events together, under
 the organization's lock, so every import matches against the balances the previous one left."""
 
@@ -18,7 +18,6 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.events import Event, Payload
-from relance.common.events.invoice_events import PaymentReported
 from relance.common.events.payment_events import (
     PaymentMatched,
     PaymentSuggested,
@@ -34,7 +33,6 @@ from relance.payment_matcher.matching import (
     OpenBook,
     OpenInvoice,
     Payer,
-    balance_here,
     credit_lookup_keys,
 )
 from relance.payment_matcher.service.metrics import (
@@ -355,33 +353,3 @@ async def match_waiting_credits(
             suggested=writer.counts["suggested"],
         )
     return len(writer.found_at_last)
-
-
-async def balance_from_invoice_api(
-    session: AsyncSession,
-    org_id: UUID,
-    invoice_id: UUID,
-    reported: Decimal,
-    *,
-    acknowledged: PaymentReported | None = None,
-) -> Decimal:
-    """The invoice's balance to match against, from the one invoice-api reports in an event:
-    less this service's payments it has not acknowledged yet. ``acknowledged``: the payment
-    this event reports, which its balance includes; one of this service's when it names its
-    match (``match_id``), or, from an invoice-api that does not name it yet, when it comes
-    from the bank (``source``) with the transaction's reference."""
-    if acknowledged is not None and (acknowledged.match_id or acknowledged.source == "bank"):
-        await repo.acknowledge_payment(
-            session,
-            org_id,
-            invoice_id,
-            match_id=acknowledged.match_id,
-            bank_reference=acknowledged.reference,
-        )
-    if reported <= 0:
-        # paid in full over there: invoice-api refuses any further payment of it, so a
-        # match it has not acknowledged (it refused it: paid meanwhile, another currency)
-        # never will be, and must not lower a balance the invoice might have again later
-        await repo.forget_payments_in_flight(session, org_id, invoice_id)
-        return reported
-    return balance_here(reported, await repo.payments_in_flight_of(session, org_id, invoice_id))
