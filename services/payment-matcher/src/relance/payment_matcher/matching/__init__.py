@@ -1,6 +1,6 @@
 """The matching rules: which open invoices of one organization a bank credit pays.
 
-This module owns the decision, and only the decision: it is pure (no I/O, no clock, no
+This package owns the decision, and only the decision: it is pure (no I/O, no clock, no
 database). The service loads an organization's open invoices and known payers into an
 :class:`OpenBook`, asks :meth:`OpenBook.match` about each credit of an import, records
 what the answer says, and calls :meth:`OpenBook.settle` so that the next credit of the same

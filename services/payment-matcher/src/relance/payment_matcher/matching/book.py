@@ -215,7 +215,7 @@ class OpenBook:
     # matching
 
     def match(self, credit: Credit, *, excluded: Collection[UUID] = ()) -> Match:
-        """Which open invoices ``credit`` pays: the rules of this module's docstring.
+        """Which open invoices ``credit`` pays: the rules of ``matching``'s docstring.
         ``excluded``: invoices a person rejected for this transaction, never proposed."""
         if credit.amount <= 0:
             return UNMATCHED

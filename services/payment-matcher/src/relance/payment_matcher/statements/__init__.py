@@ -1,6 +1,6 @@
 """Bank statement files turned into bank transactions: bytes in, ``BankTransaction`` list out.
 
-This module owns reading the statement files a user uploads (CAMT.053 XML, MT940, OFX 1.x
+This package owns reading the statement files a user uploads (CAMT.053 XML, MT940, OFX 1.x
 SGML and 2.x XML, and CSV with a column mapping). It does no I/O: it gets the file's bytes
 and answers every transaction in it, or raises ``StatementError`` saying what is wrong and
 where. It is all or nothing: a malformed or truncated file never yields part of its
