@@ -793,6 +793,23 @@ def test_a_csv_row_whose_currency_is_not_an_iso_code_is_refused() -> None:
     assert caught.value.where == "line 3"
 
 
+@pytest.mark.parametrize("amount", ["1000000000000.00", "-1000000000000", "5000000000000000"])
+def test_a_statement_amount_the_json_feed_refuses_is_refused_too(amount: str) -> None:
+    """The limit of every amount the service takes (relance.common.money.MAX_AMOUNT)."""
+    content = f"booked_on,amount,currency\n2024-01-01,12.50,EUR\n2024-01-02,{amount},EUR\n"
+    with pytest.raises(StatementError) as caught:
+        parse_statement(content.encode())
+    assert (caught.value.where, caught.value.message) == (
+        "line 3",
+        f"amount {amount} is out of range",
+    )
+
+
+def test_an_amount_just_below_the_limit_is_read() -> None:
+    [tx] = parse_statement(b"booked_on,amount,currency\n2024-01-02,-999999999999.99,EUR\n")
+    assert tx.amount == D("-999999999999.99")
+
+
 def test_a_utf_16_tab_separated_export_is_read() -> None:
     """What Excel writes as "Unicode text"."""
     text = "booked_on\tamount\tcurrency\tcounterparty_name\r\n2024-01-02\t5\tEUR\tZoë\r\n"

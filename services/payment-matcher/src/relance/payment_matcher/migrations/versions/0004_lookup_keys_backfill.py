@@ -11,7 +11,7 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
-from relance.payment_matcher.reconciling import waiting_keys
+from relance.payment_matcher.service import waiting_keys
 
 revision = "0004"
 down_revision = "0003"

@@ -1,11 +1,7 @@
-"""The payment-matcher's use cases: import bank transactions and match their credits, and a
-person's confirmation or rejection of a suggestion. Each runs in one transaction that writes
-its state and its events (to the outbox) together, under a per-organization lock, so that
-every import matches against the balances the previous one left and nothing pays twice.
-
-The rules themselves are ``matching`` (pure); this module loads the organization's open
-book, applies the rules' outcome to the tables and says it with events.
-"""
+"""Importing bank transactions and matching their credits, and matching again the credits
+left waiting once an invoice or a payer they may name becomes known.
+Each runs in the caller's transaction, which writes its rows and its events together, under
+the organization's lock, so every import matches against the balances the previous one left."""
 
 from __future__ import annotations
 
@@ -19,19 +15,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from prometheus_client import Counter, Histogram
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
-from relance.common.errors import Conflict, NotFound
 from relance.common.events import Event, Payload
-from relance.common.events.invoice_events import PaymentReported
 from relance.common.events.payment_events import (
     PaymentMatched,
     PaymentSuggested,
-    SuggestionConfirmed,
-    SuggestionRejected,
 )
 from relance.common.logging import get_logger
 from relance.common.money import quantize
@@ -44,10 +33,13 @@ from relance.payment_matcher.matching import (
     OpenBook,
     OpenInvoice,
     Payer,
-    balance_here,
     credit_lookup_keys,
-    normalize_iban,
-    payer_lookup_keys,
+)
+from relance.payment_matcher.service.metrics import (
+    BANK_TRANSACTIONS,
+    BANK_TRANSACTIONS_FOUND_LATER,
+    IMPORT_DURATION,
+    count_on_commit,
 )
 from relance.payment_matcher.statements import BankTransaction
 from relance.payment_matcher.tables import bank_transactions, match_allocations, matches
@@ -55,58 +47,6 @@ from relance.payment_matcher.tables import bank_transactions, match_allocations,
 SOURCE = "payment-matcher"
 PROGRESS_EVERY = 10_000
 log = get_logger(__name__)
-
-BANK_TRANSACTIONS = Counter(
-    "relance_bank_transactions_total",
-    "Bank transactions received, by outcome (matched, suggested, unmatched, debit, duplicate)",
-    ["outcome"],
-)
-MATCH_DECISIONS = Counter(
-    "relance_match_decisions_total",
-    "Suggestions decided by a person (confirmed, rejected)",
-    ["decision"],
-)
-BANK_TRANSACTIONS_FOUND_LATER = Counter(
-    "relance_bank_transactions_found_later_total",
-    "Unmatched credits matched or suggested once the invoice they name became known",
-    ["outcome"],
-)
-IMPORT_DURATION = Histogram(
-    "relance_bank_import_duration_seconds",
-    "Time to import and match one request's bank transactions",
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80),
-)
-
-
-def count_on_commit(session: AsyncSession, counter: Any, amount: float = 1) -> None:
-    """Add ``amount`` to ``counter`` (a labelled child) once the session's transaction
-    commits: a transaction rolled back, or a handler tried again, counts nothing twice."""
-    sync = session.sync_session
-    pending: list[tuple[Any, float]] | None = sync.info.get(_COUNTS)
-    if pending is None:
-        pending = sync.info[_COUNTS] = []
-        if not sync.info.get(_LISTENING):
-            sync.info[_LISTENING] = True
-            event.listen(sync, "after_commit", _count_committed)
-            event.listen(sync, "after_rollback", _forget_counts)
-    pending.append((counter, amount))
-
-
-_COUNTS = "relance.payment_matcher.counts"
-_LISTENING = "relance.payment_matcher.counting"
-
-
-def _count_committed(session: Session) -> None:
-    for counter, amount in session.info.pop(_COUNTS, ()):
-        counter.inc(amount)
-
-
-def _forget_counts(session: Session) -> None:
-    session.info.pop(_COUNTS, None)
-
-
-class AlreadyDecided(Conflict):
-    """The match was confirmed or rejected already."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +302,7 @@ class _Writer:
                     booked_on=transaction.booked_on,
                     confidence=candidate.confidence,
                 )
-            self.events.append(_event(payload, self.org_id, self.now))
+            self.events.append(new_event(payload, self.org_id, self.now))
 
     async def flush(self, session: AsyncSession) -> None:
         await repo.copy_rows(session, bank_transactions, self.transactions)
@@ -373,11 +313,8 @@ class _Writer:
         await add_events(session, self.events)
 
 
-def _event(payload: Payload, org_id: UUID, now: datetime) -> Event[Any]:
+def new_event(payload: Payload, org_id: UUID, now: datetime) -> Event[Any]:
     return Event.new(payload, source=SOURCE, organization_id=org_id, time=now)
-
-
-# A person's decision on a suggestion
 
 
 async def match_waiting_credits(
@@ -416,153 +353,3 @@ async def match_waiting_credits(
             suggested=writer.counts["suggested"],
         )
     return len(writer.found_at_last)
-
-
-async def balance_from_invoice_api(
-    session: AsyncSession,
-    org_id: UUID,
-    invoice_id: UUID,
-    reported: Decimal,
-    *,
-    acknowledged: PaymentReported | None = None,
-) -> Decimal:
-    """The invoice's balance to match against, from the one invoice-api reports in an event:
-    less this service's payments it has not acknowledged yet. ``acknowledged``: the payment
-    this event reports, which its balance includes; one of this service's when it names its
-    match (``match_id``), or, from an invoice-api that does not name it yet, when it comes
-    from the bank (``source``) with the transaction's reference."""
-    if acknowledged is not None and (acknowledged.match_id or acknowledged.source == "bank"):
-        await repo.acknowledge_payment(
-            session,
-            org_id,
-            invoice_id,
-            match_id=acknowledged.match_id,
-            bank_reference=acknowledged.reference,
-        )
-    if reported <= 0:
-        # paid in full over there: invoice-api refuses any further payment of it, so a
-        # match it has not acknowledged (it refused it: paid meanwhile, another currency)
-        # never will be, and must not lower a balance the invoice might have again later
-        await repo.forget_payments_in_flight(session, org_id, invoice_id)
-        return reported
-    return balance_here(reported, await repo.payments_in_flight_of(session, org_id, invoice_id))
-
-
-async def confirm_match(session: AsyncSession, org_id: UUID, match_id: UUID, now: datetime) -> None:
-    """Record the suggested payment as if it had been sure; the other suggestions of the same
-    transaction are dismissed, and the payer's account and name are learned."""
-    await repo.lock_organization(session, org_id)
-    match, transaction = await _suggestion(session, org_id, match_id)
-    siblings = [
-        row.id
-        for row in await repo.matches_of_transactions(
-            session, org_id, [match.bank_reference], ["suggested"]
-        )
-        if row.id != match_id
-    ]
-    found = await repo.allocations_of(session, [match_id, *siblings])
-    allocations = found[match_id]
-    await repo.decide_matches(session, org_id, [match_id], "confirmed", now)
-    await repo.decide_matches(session, org_id, siblings, "dismissed", now)
-    customer_id = match.customer_id
-    await repo.update_transaction(session, org_id, match.bank_reference, {"state": "matched"})
-    await repo.record_payments(
-        session,
-        org_id,
-        [
-            (
-                allocation_match_id(match_id, a.invoice_id),
-                a.invoice_id,
-                match.bank_reference,
-                a.amount,
-            )
-            for a in allocations
-        ],
-    )
-    if customer_id is not None:
-        iban = (
-            normalize_iban(transaction.counterparty_iban) if transaction.counterparty_iban else None
-        )
-        await repo.learn_payer(session, org_id, customer_id, iban, transaction.counterparty_name)
-        # credits left unmatched that this account or name now explains are matched again
-        await match_waiting_credits(
-            session, org_id, payer_lookup_keys(iban, transaction.counterparty_name), now
-        )
-    events: list[Event[Any]] = []
-    for allocation in allocations:
-        event_match_id = allocation_match_id(match_id, allocation.invoice_id)
-        events += [
-            _event(
-                SuggestionConfirmed(invoice_id=allocation.invoice_id, match_id=event_match_id),
-                org_id,
-                now,
-            ),
-            _event(
-                PaymentMatched(
-                    invoice_id=allocation.invoice_id,
-                    match_id=event_match_id,
-                    bank_reference=transaction.bank_reference,
-                    amount=allocation.amount,
-                    currency=transaction.currency,
-                    booked_on=transaction.booked_on,
-                    confirmed_by_person=True,
-                ),
-                org_id,
-                now,
-            ),
-        ]
-    for sibling in siblings:
-        events += _rejections(sibling, found[sibling], org_id, now)
-    await add_events(session, events)
-    count_on_commit(session, MATCH_DECISIONS.labels("confirmed"))
-
-
-async def reject_match(session: AsyncSession, org_id: UUID, match_id: UUID, now: datetime) -> None:
-    """This transaction does not pay these invoices: never propose the pair again, and end
-    the hold on their reminders. With no suggestion left, the transaction is unmatched."""
-    await repo.lock_organization(session, org_id)
-    match, transaction = await _suggestion(session, org_id, match_id)
-    allocations = (await repo.allocations_of(session, [match_id]))[match_id]
-    await repo.decide_matches(session, org_id, [match_id], "rejected", now)
-    await repo.add_rejected_pairs(
-        session, org_id, match.bank_reference, [a.invoice_id for a in allocations]
-    )
-    left = await repo.matches_of_transactions(
-        session, org_id, [match.bank_reference], ["suggested"]
-    )
-    await repo.update_transaction(
-        session,
-        org_id,
-        match.bank_reference,
-        {"state": "suggested"}
-        if left
-        else {"state": "unmatched", "lookup_keys": waiting_keys(transaction)},
-    )
-    await add_events(session, _rejections(match_id, allocations, org_id, now))
-    count_on_commit(session, MATCH_DECISIONS.labels("rejected"))
-
-
-def _rejections(
-    match_id: UUID, allocations: Sequence[Any], org_id: UUID, now: datetime
-) -> list[Event[Any]]:
-    return [
-        _event(
-            SuggestionRejected(
-                invoice_id=a.invoice_id, match_id=allocation_match_id(match_id, a.invoice_id)
-            ),
-            org_id,
-            now,
-        )
-        for a in allocations
-    ]
-
-
-async def _suggestion(session: AsyncSession, org_id: UUID, match_id: UUID) -> tuple[Any, Any]:
-    match = await repo.get_match(session, org_id, match_id, lock=True)
-    if match is None:
-        raise NotFound("match")
-    if match.state != "suggested":
-        raise AlreadyDecided(f"this match is {match.state}, not waiting for a decision")
-    transaction = await repo.get_transaction(session, org_id, match.bank_reference)
-    assert transaction is not None  # a match is made with its transaction
-    return match, transaction
