@@ -42,8 +42,14 @@ from relance.invoice_api.schemas import (
     StepOut,
     SuspendIn,
 )
-from relance.invoice_api.service import customers, invoices, organizations, partners, payments
-from relance.invoice_api.service import reports as report
+from relance.invoice_api.service import (
+    customers,
+    invoices,
+    organizations,
+    partners,
+    payments,
+    reports,
+)
 from relance.invoice_api.service.customers import NewCustomer
 from relance.invoice_api.service.invoices import CreatedInvoice, InvoiceState, NewInvoice
 from relance.invoice_api.service.organizations import NewOrganization
@@ -399,7 +405,7 @@ async def aging_report(
     s: SessionDep,
     currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "EUR",
 ) -> AgingReport:
-    aging = await report.aging(s, t, currency)
+    aging = await reports.aging(s, t, currency)
     return AgingReport(
         currency=aging.currency,
         as_of=aging.as_of,
