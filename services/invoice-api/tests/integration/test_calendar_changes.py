@@ -15,7 +15,7 @@ from relance.common.clock import start_of_local_day
 from relance.common.db import Database
 from relance.common.events import invoice_events
 from relance.devstack.testing import read_events, wait_for_events
-from relance.invoice_api.calendar_changes import CalendarChanges
+from relance.invoice_api.workers import CalendarChanges
 
 
 async def status_changes(broker: Any, count: int = 1, within: float = 20.0) -> list[Any]:

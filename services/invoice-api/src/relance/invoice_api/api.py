@@ -1,28 +1,23 @@
-"""HTTP routes of invoice-api (docs/api.md): thin, they validate, call an operation, answer."""
+"""HTTP routes of invoice-api (docs/api.md): thin, they validate, call one use case, and
+answer what it returns."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.common.deps import RuntimeDep, SessionDep, runtime_of
-from relance.common.errors import NotFound, Unprocessable
-from relance.common.money import is_currency, quantize
-from relance.common.paging import Page, encode_cursor
+from relance.common.money import quantize
+from relance.common.paging import Page
 from relance.common.signing import BadSignature, verify_signed
 from relance.common.tenancy import admin_token_matches, api_key_sha256, bearer_key, unknown_key
-from relance.invoice_api import operations as ops
-from relance.invoice_api import repository as repo
-from relance.invoice_api.operations import Tenant
-from relance.invoice_api.repository import AnyRow
+from relance.invoice_api.repository import AnyRow, InvoiceFilters
 from relance.invoice_api.schemas import (
     ActivityOut,
     AgingBucket,
@@ -47,6 +42,20 @@ from relance.invoice_api.schemas import (
     StepOut,
     SuspendIn,
 )
+from relance.invoice_api.service import (
+    customers,
+    invoices,
+    organizations,
+    partners,
+    payments,
+    reports,
+)
+from relance.invoice_api.service.customers import NewCustomer
+from relance.invoice_api.service.invoices import CreatedInvoice, InvoiceState, NewInvoice
+from relance.invoice_api.service.organizations import NewOrganization
+from relance.invoice_api.service.partners import PartnerPaymentRecorded
+from relance.invoice_api.service.payments import AnnouncedPayment, NewPayment
+from relance.invoice_api.service.tenant import Tenant
 from relance.invoice_api.status import InvoiceStatus
 
 router = APIRouter(prefix="/v1")
@@ -91,10 +100,9 @@ async def tenant(request: Request, authorization: Annotated[str | None, Header()
     found = tenants.get(key)
     if found is None:
         async with rt.database.transaction() as s:
-            org = await repo.organization_by_key(s, key)
-        if org is None:
+            found = await organizations.tenant_of_key(s, rt.clock, key)
+        if found is None:
             raise unknown_key()
-        found = Tenant(org=org, clock=rt.clock)
         tenants.put(key, found)
     return found
 
@@ -115,7 +123,19 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 @router.post("/invoices", status_code=201, tags=["invoices"])
 async def create_invoice(body: InvoiceIn, t: TenantDep, request: Request) -> InvoiceOut:
-    return invoice_view(await ops.create_invoice(runtime_of(request).database, t, body), None)
+    new = NewInvoice(
+        customer_id=body.customer_id,
+        number=body.number,
+        issue_date=body.issue_date,
+        due_date=body.due_date,
+        currency=body.currency,
+        total=body.total,
+        invoice_text=body.invoice_text,
+        payment_reference=body.payment_reference,
+        external_id=body.external_id,
+        sent_at=body.sent_at,
+    )
+    return invoice_view(await invoices.create_invoice(runtime_of(request).database, t, new))
 
 
 # Organizations
@@ -135,7 +155,15 @@ async def create_organization(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail="a valid X-Admin-Token is required"
         )
-    values, api_key = await ops.create_organization(s, rt.clock, body)
+    new = NewOrganization(
+        name=body.name,
+        country=body.country,
+        timezone=body.timezone,
+        locale=body.locale,
+        reminder_time=body.reminder_time,
+        sender_email=body.sender_email,
+    )
+    values, api_key = await organizations.create_organization(s, rt.clock, new)
     return OrganizationCreated(
         **{k: v for k, v in values.items() if k not in ("api_key_sha256", "reminder_time")},
         reminder_time=values["reminder_time"].strftime("%H:%M"),
@@ -158,53 +186,51 @@ def customer_out(row: AnyRow) -> CustomerOut:
     )
 
 
-async def _customer(s: AsyncSession, t: Tenant, customer_id: UUID) -> CustomerOut:
-    row = await repo.get_customer(s, t.id, customer_id)
-    if row is None:
-        raise NotFound("customer")
-    return customer_out(row)
-
-
 @router.post("/customers", status_code=201, tags=["customers"])
 async def create_customer(body: CustomerIn, t: TenantDep, s: SessionDep) -> CustomerOut:
-    return await _customer(s, t, await ops.create_customer(s, t, body))
+    new = NewCustomer(
+        name=body.name,
+        email=body.email,
+        locale=body.locale,
+        ibans=body.ibans,
+        external_id=body.external_id,
+    )
+    return customer_out(await customers.create_customer(s, t, new))
 
 
 @router.get("/customers", tags=["customers"])
 async def list_customers(
     t: TenantDep, s: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[CustomerOut]:
-    rows = await repo.list_customers(s, t.id, limit, cursor)
+    page = await customers.list_customers(s, t, limit, cursor)
     return Page[CustomerOut](
-        items=[customer_out(r) for r in rows[:limit]],
-        next_cursor=encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id)
-        if len(rows) > limit
-        else None,
+        items=[customer_out(r) for r in page.items], next_cursor=page.next_cursor
     )
 
 
 @router.get("/customers/{customer_id}", responses=NOT_FOUND, tags=["customers"])
 async def get_customer(customer_id: UUID, t: TenantDep, s: SessionDep) -> CustomerOut:
-    return await _customer(s, t, customer_id)
+    return customer_out(await customers.get_customer(s, t, customer_id))
 
 
 @router.patch("/customers/{customer_id}", responses=NOT_FOUND, tags=["customers"])
 async def update_customer(
     customer_id: UUID, body: CustomerPatch, t: TenantDep, s: SessionDep
 ) -> CustomerOut:
-    await ops.update_customer(s, t, customer_id, body)
-    return await _customer(s, t, customer_id)
+    changes = body.model_dump(exclude_unset=True)
+    return customer_out(await customers.update_customer(s, t, customer_id, changes))
 
 
 # Invoices
 
 
-async def invoice_views(s: AsyncSession, t: Tenant, rows: list[AnyRow]) -> list[InvoiceOut]:
-    steps = await repo.next_steps(s, t.id, [r.id for r in rows])
-    return [invoice_view(r, steps.get(r.id)) for r in rows]
-
-
-def invoice_view(row: AnyRow | ops.NewInvoice, next_step: AnyRow | None) -> InvoiceOut:
+def invoice_view(invoice: InvoiceState | CreatedInvoice) -> InvoiceOut:
+    """The answer for an invoice: one just created has no next step yet."""
+    if isinstance(invoice, InvoiceState):
+        row: AnyRow | CreatedInvoice = invoice.invoice
+        next_step = invoice.next_step
+    else:
+        row, next_step = invoice, None
     currency = row.currency
     scheduled = None
     if row.scheduled_payment_on is not None and row.status == InvoiceStatus.SCHEDULED:
@@ -252,12 +278,6 @@ def next_step_view(step: AnyRow) -> NextStep:
     )
 
 
-async def _invoice(s: AsyncSession, t: Tenant, invoice_id: UUID) -> InvoiceOut:
-    row = await ops.require_invoice(s, t, invoice_id)
-    (view,) = await invoice_views(s, t, [row])
-    return view
-
-
 @router.get("/invoices", tags=["invoices"])
 async def list_invoices(
     t: TenantDep,
@@ -269,28 +289,26 @@ async def list_invoices(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[InvoiceOut]:
-    filters = repo.InvoiceFilters(
+    filters = InvoiceFilters(
         status=status_, customer_id=customer_id, text=q, payment_detected=payment_detected
     )
-    rows = list(await repo.list_invoices(s, t.id, t.today(), filters, limit, cursor))
-    page = rows[:limit]
+    page = await invoices.list_invoices(s, t, filters, limit, cursor)
     return Page[InvoiceOut](
-        items=await invoice_views(s, t, page),
-        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None,
+        items=[invoice_view(i) for i in page.items], next_cursor=page.next_cursor
     )
 
 
 @router.get("/invoices/{invoice_id}", responses=NOT_FOUND, tags=["invoices"])
 async def get_invoice(invoice_id: UUID, t: TenantDep, s: SessionDep) -> InvoiceOut:
-    return await _invoice(s, t, invoice_id)
+    return invoice_view(await invoices.get_invoice(s, t, invoice_id))
 
 
 @router.patch("/invoices/{invoice_id}", responses=NOT_FOUND, tags=["invoices"])
 async def update_invoice(
     invoice_id: UUID, body: InvoicePatch, t: TenantDep, s: SessionDep
 ) -> InvoiceOut:
-    await ops.update_invoice(s, t, invoice_id, body)
-    return await _invoice(s, t, invoice_id)
+    changes = body.model_dump(exclude_unset=True)
+    return invoice_view(await invoices.update_invoice(s, t, invoice_id, changes))
 
 
 @router.post(
@@ -299,8 +317,7 @@ async def update_invoice(
     tags=["invoices"],
 )
 async def send_invoice(invoice_id: UUID, t: TenantDep, s: SessionDep) -> InvoiceOut:
-    await ops.send_invoice(s, t, invoice_id)
-    return await _invoice(s, t, invoice_id)
+    return invoice_view(await invoices.send_invoice(s, t, invoice_id))
 
 
 @router.post(
@@ -309,16 +326,16 @@ async def send_invoice(invoice_id: UUID, t: TenantDep, s: SessionDep) -> Invoice
 async def report_payment(
     invoice_id: UUID, body: PaymentIn, t: TenantDep, s: SessionDep
 ) -> PaymentOut:
-    payment_id = await ops.record_payment(s, t, invoice_id, body)
-    invoice = await _invoice(s, t, invoice_id)
+    new = NewPayment(amount=body.amount, paid_on=body.paid_on, reference=body.reference)
+    paid = await payments.report_payment(s, t, invoice_id, new)
     return PaymentOut(
-        id=payment_id,
+        id=paid.id,
         invoice_id=invoice_id,
-        amount=quantize(body.amount, invoice.currency),
+        amount=paid.amount,
         paid_on=body.paid_on,
         reference=body.reference,
         source="user",
-        invoice=invoice,
+        invoice=invoice_view(paid.invoice),
     )
 
 
@@ -331,28 +348,26 @@ async def report_payment(
 async def schedule_payment(
     invoice_id: UUID, body: PaymentScheduleIn, t: TenantDep, s: SessionDep
 ) -> InvoiceOut:
-    await ops.schedule_payment(s, t, invoice_id, body)
-    return await _invoice(s, t, invoice_id)
+    announced = AnnouncedPayment(planned_on=body.planned_on, amount=body.amount)
+    return invoice_view(await payments.schedule_payment(s, t, invoice_id, announced))
 
 
 @router.post("/invoices/{invoice_id}/reminders/suspend", responses=NOT_FOUND, tags=["reminders"])
 async def suspend_reminders(
     invoice_id: UUID, t: TenantDep, s: SessionDep, body: SuspendIn | None = None
 ) -> InvoiceOut:
-    await ops.suspend_reminders(s, t, invoice_id, body.reason if body else None)
-    return await _invoice(s, t, invoice_id)
+    reason = body.reason if body else None
+    return invoice_view(await invoices.suspend_reminders(s, t, invoice_id, reason))
 
 
 @router.post("/invoices/{invoice_id}/collection", responses=NOT_FOUND, tags=["invoices"])
 async def hand_to_collection(invoice_id: UUID, t: TenantDep, s: SessionDep) -> InvoiceOut:
-    await ops.hand_to_collection(s, t, invoice_id)
-    return await _invoice(s, t, invoice_id)
+    return invoice_view(await invoices.hand_to_collection(s, t, invoice_id))
 
 
 @router.get("/invoices/{invoice_id}/reminders", responses=NOT_FOUND, tags=["reminders"])
 async def list_reminders(invoice_id: UUID, t: TenantDep, s: SessionDep) -> Items[StepOut]:
-    await ops.require_invoice(s, t, invoice_id)
-    rows = await repo.list_steps(s, t.id, invoice_id)
+    rows = await invoices.list_reminders(s, t, invoice_id)
     return Items[StepOut](
         items=[
             StepOut(
@@ -375,8 +390,7 @@ async def list_reminders(invoice_id: UUID, t: TenantDep, s: SessionDep) -> Items
 async def list_activity(
     invoice_id: UUID, t: TenantDep, s: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 200
 ) -> Items[ActivityOut]:
-    await ops.require_invoice(s, t, invoice_id)
-    rows = await repo.list_activity(s, t.id, invoice_id, limit)
+    rows = await invoices.list_activity(s, t, invoice_id, limit)
     return Items[ActivityOut](
         items=[ActivityOut(at=r.at, kind=r.kind, detail=r.detail) for r in rows]
     )
@@ -391,18 +405,15 @@ async def aging_report(
     s: SessionDep,
     currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "EUR",
 ) -> AgingReport:
-    if not is_currency(currency):
-        raise Unprocessable("currency", f"{currency!r} is not an ISO 4217 currency code")
-    today: date = t.today()
-    buckets = await repo.aging(s, t.id, today, currency)
+    aging = await reports.aging(s, t, currency)
     return AgingReport(
-        currency=currency,
-        as_of=today,
+        currency=aging.currency,
+        as_of=aging.as_of,
         buckets={
             name: AgingBucket(
-                invoice_count=count, customer_count=customers, amount=quantize(amount, currency)
+                invoice_count=count, customer_count=people, amount=quantize(amount, currency)
             )
-            for name, (count, customers, amount) in buckets.items()
+            for name, (count, people, amount) in aging.buckets.items()
         },
     )
 
@@ -416,7 +427,7 @@ MAX_PARTNER_BODY = 64 * 1024
 async def create_partner_secret(t: TenantDep, s: SessionDep) -> PartnerSecret:
     """A new secret for the organization's partner to sign its requests with. It replaces the
     previous one at once; give it to the partner right away."""
-    return PartnerSecret(secret=await ops.new_partner_secret(s, t))
+    return PartnerSecret(secret=await partners.new_partner_secret(s, t))
 
 
 @router.post(
@@ -433,7 +444,7 @@ async def receive_partner_event(request: Request, t: TenantDep, s: SessionDep) -
     The request is signed with the partner secret (headers webhook-id, webhook-timestamp
     within 5 minutes, webhook-signature)."""
     body = await _capped_body(request, MAX_PARTNER_BODY)
-    secret = await repo.partner_secret(s, t.id)
+    secret = await partners.partner_secret(s, t)
     if secret is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -450,7 +461,14 @@ async def receive_partner_event(request: Request, t: TenantDep, s: SessionDep) -
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from None
-    applied = await ops.apply_partner_event(s, t, webhook_id, event)
+    data = event.data
+    recorded = PartnerPaymentRecorded(
+        type=event.type,
+        invoice_number=data.invoice_number,
+        external_id=data.external_id,
+        payment=NewPayment(amount=data.amount, paid_on=data.paid_on, reference=data.reference),
+    )
+    applied = await partners.apply_partner_event(s, t, webhook_id, recorded)
     return PartnerEventOut(
         webhook_id=webhook_id,
         status="recorded" if applied.first_time else "already_applied",

@@ -1,26 +1,12 @@
 """Composition root of the invoice-api: what it reads, serves and runs. Nothing else."""
 
 from relance.common.events import notification_events, payment_events, reminder_events
-from relance.common.service import Runtime, ServiceSpec
+from relance.common.service import ServiceSpec
 from relance.common.service import main as run_service
 from relance.invoice_api.api import router
-from relance.invoice_api.calendar_changes import CalendarChanges
 from relance.invoice_api.handlers import HANDLERS
 from relance.invoice_api.settings import InvoiceApiSettings
-
-
-async def announce_calendar_changes(runtime: Runtime) -> None:
-    settings = runtime.settings
-    assert isinstance(settings, InvoiceApiSettings)
-    if not settings.run_calendar:
-        return
-    await CalendarChanges(
-        runtime.database,
-        runtime.clock,
-        batch_size=settings.calendar_batch_size,
-        poll_seconds=settings.calendar_poll_seconds,
-    ).run()
-
+from relance.invoice_api.workers import announce_calendar_changes
 
 SPEC = ServiceSpec(
     name="invoice-api",

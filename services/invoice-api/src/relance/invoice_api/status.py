@@ -9,7 +9,7 @@ test keeps the two in agreement.
 
 Only the calendar changes a status without a fact changing: ``next_calendar_change`` says
 on which day it will (the invoice-api's calendar loop announces it then, see
-``calendar_changes``).
+``workers``), and ``tracking`` what an invoice stores for that loop.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
+
+from relance.common.clock import start_of_local_day
 
 
 class InvoiceStatus(StrEnum):
@@ -75,3 +78,39 @@ def next_calendar_change(facts: StatusFacts, today: date) -> date | None:
         if invoice_status(facts, day) != now:
             return day
     return None
+
+
+def status_facts(row: Any) -> StatusFacts:
+    """The facts the rules above read, from an invoice row."""
+    return StatusFacts(
+        sent_at=row.sent_at,
+        total=row.total,
+        paid=row.paid,
+        due_date=row.due_date,
+        in_collection=row.in_collection_at is not None,
+        scheduled_until=row.scheduled_until,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    """What an invoice stores for the calendar loop, given its facts and today."""
+
+    status_announced: str
+    next_status_change_at: datetime | None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "status_announced": self.status_announced,
+            "next_status_change_at": self.next_status_change_at,
+        }
+
+
+def tracking(facts: StatusFacts, today: date, timezone: str) -> Tracking:
+    """The status as of ``today`` (the organization's date) and the instant the calendar
+    next changes it (midnight in ``timezone``), or None if it never will."""
+    change = next_calendar_change(facts, today)
+    return Tracking(
+        status_announced=invoice_status(facts, today).value,
+        next_status_change_at=None if change is None else start_of_local_day(change, timezone),
+    )
