@@ -14,12 +14,13 @@ from datetime import time
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Header
+from fastapi import Depends, Header
 from sqlalchemy import Column, DateTime, MetaData, Table, Text, Uuid, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.common.deps import SessionDep
 from relance.common.events import Event
 from relance.common.events.organization_events import OrganizationSaved
 from relance.common.kafka import Handler
@@ -111,3 +112,13 @@ async def tenant_by_key(session: AsyncSession, authorization: str | None) -> Ten
 
 
 AuthorizationHeader = Annotated[str | None, Header()]
+
+
+async def request_tenant(s: SessionDep, authorization: AuthorizationHeader = None) -> Tenant:
+    """The organization of the request's API key; 401 when it has none or an unknown one."""
+    return await tenant_by_key(s, authorization)
+
+
+TenantDep = Annotated[Tenant, Depends(request_tenant)]
+"""The caller's organization, for the routes of every service but invoice-api (which owns
+the organizations and keeps its own, richer, tenant)."""

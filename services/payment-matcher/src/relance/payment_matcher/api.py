@@ -9,12 +9,12 @@ import json
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
 
 from relance.common.deps import RuntimeDep, SessionDep
 from relance.common.errors import Unprocessable
 from relance.common.paging import Page, decode_cursor, decode_uuid_cursor, encode_cursor
-from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
+from relance.common.tenants import TenantDep
 from relance.common.textguard import StoredText, unstorable_in, unstorable_message
 from relance.payment_matcher import service
 from relance.payment_matcher.schemas import (
@@ -33,11 +33,6 @@ router = APIRouter(prefix="/v1")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
-async def tenant(s: SessionDep, authorization: AuthorizationHeader = None) -> Tenant:
-    return await tenant_by_key(s, authorization)
-
-
-TenantDep = Annotated[Tenant, Depends(tenant)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "not in this organization"}}
 
 

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from relance.common.deps import RuntimeDep, SessionDep
-from relance.common.tenants import AuthorizationHeader, Tenant, tenant_by_key
+from relance.common.tenants import TenantDep
 from relance.scheduler import service
 from relance.scheduler.plan import ReminderRules
 from relance.scheduler.schemas import Plan, Preview, PreviewIn, PreviewStep
 
 router = APIRouter(prefix="/v1")
-
-
-async def tenant(s: SessionDep, authorization: AuthorizationHeader = None) -> Tenant:
-    return await tenant_by_key(s, authorization)
-
-
-TenantDep = Annotated[Tenant, Depends(tenant)]
 
 
 @router.post("/plans/preview", tags=["plans"])

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response, status
 
 from relance.common.deps import RuntimeDep, SessionDep
 from relance.common.events.types import StepKind
-from relance.notifier.api import TenantDep
+from relance.common.tenants import TenantDep
 from relance.notifier.email import service
 from relance.notifier.email.schemas import Language, Preview, TemplateIn, TemplateOut
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from relance.common.deps import RuntimeDep, SessionDep
-from relance.notifier.api import TenantDep
+from relance.common.tenants import TenantDep
 from relance.notifier.settings import NotifierSettings
 from relance.notifier.webhooks import service
 from relance.notifier.webhooks.schemas import (
