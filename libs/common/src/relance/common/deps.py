@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,19 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relance.common.service import Runtime
 
 
-def runtime_of(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime[Any]:
     """The runtime, for a dependency or route that has the request anyway: each dependency
     costs FastAPI a resolution per request, even one it has cached."""
-    found: Runtime = request.app.state.runtime
+    found: Runtime[Any] = request.app.state.runtime
     return found
 
 
-async def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime[Any]:
     # async, as every dependency here: FastAPI runs a plain function in a worker thread
     return runtime_of(request)
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime)]
+RuntimeDep = Annotated[Runtime[Any], Depends(runtime)]
 
 
 async def session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -44,24 +44,28 @@ log = get_logger(__name__)
 STOP_SECONDS = 10.0  # how long a stopping service waits for each of its parts
 
 
+S = TypeVar("S", bound=ServiceSettings)
+
+
 @dataclass(frozen=True)
-class ServiceSpec:
+class ServiceSpec(Generic[S]):
     name: str
     package: str
-    settings_cls: type[ServiceSettings]
+    settings_cls: type[S]
     description: str
     consumes: tuple[str, ...] = ()
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     routers: Sequence[APIRouter] = ()
     exception_handlers: Mapping[type[Exception], Any] = field(default_factory=dict)
     # long-running loops of the service besides relay and consumer, restarted if they fail
-    workers: Mapping[str, Callable[[Runtime], Awaitable[None]]] = field(default_factory=dict)
+    workers: Mapping[str, Callable[[Runtime[S]], Awaitable[None]]] = field(default_factory=dict)
 
 
-class Runtime:
-    """The long-lived parts of a running service, started and stopped together."""
+class Runtime(Generic[S]):
+    """The long-lived parts of a running service, started and stopped together; its
+    ``settings`` are the service's own class, so no code needs to narrow them."""
 
-    def __init__(self, spec: ServiceSpec, settings: ServiceSettings, clock: Clock) -> None:
+    def __init__(self, spec: ServiceSpec[S], settings: S, clock: Clock) -> None:
         self.spec = spec
         self.settings = settings
         self.clock = clock
@@ -172,7 +176,7 @@ def awaited_frames(coro: Any) -> list[str]:
 
 
 def create_app(
-    spec: ServiceSpec, settings: ServiceSettings | None = None, clock: Clock | None = None
+    spec: ServiceSpec[S], settings: S | None = None, clock: Clock | None = None
 ) -> FastAPI:
     settings = settings or spec.settings_cls()
     runtime = Runtime(spec, settings, clock or SystemClock())
@@ -224,7 +228,7 @@ def freeze_startup_objects() -> None:
         _startup_frozen = True
 
 
-def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
+def main(spec: ServiceSpec[Any], argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=f"relance-{spec.name}",
         description=spec.description,

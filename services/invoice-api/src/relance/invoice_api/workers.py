@@ -39,10 +39,9 @@ STATUS_CHANGES = Counter(
 )
 
 
-async def announce_calendar_changes(runtime: Runtime) -> None:
+async def announce_calendar_changes(runtime: Runtime[InvoiceApiSettings]) -> None:
     """The calendar loop of this replica, unless ``RUN_CALENDAR`` is false."""
     settings = runtime.settings
-    assert isinstance(settings, InvoiceApiSettings)
     if not settings.run_calendar:
         return
     await CalendarChanges(

@@ -14,9 +14,8 @@ from relance.scheduler.settings import SchedulerSettings
 from relance.scheduler.workers import StepFiring
 
 
-async def fire_steps(runtime: Runtime) -> None:
+async def fire_steps(runtime: Runtime[SchedulerSettings]) -> None:
     settings = runtime.settings
-    assert isinstance(settings, SchedulerSettings)
     if not settings.run_firing:
         return
     await StepFiring(

@@ -302,10 +302,9 @@ class EmailSending:
         return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
 
 
-async def send_emails(runtime: Runtime) -> None:
+async def send_emails(runtime: Runtime[NotifierSettings]) -> None:
     """The sending loop with the service's settings (off when ``RUN_SENDING`` is false)."""
     settings = runtime.settings
-    assert isinstance(settings, NotifierSettings)
     if not settings.run_sending:
         return
     smtp = [

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Response, status
 
 from relance.common.deps import RuntimeDep, SessionDep
 from relance.common.tenants import TenantDep
-from relance.notifier.settings import NotifierSettings
 from relance.notifier.webhooks import service
 from relance.notifier.webhooks.schemas import (
     Deliveries,
@@ -50,8 +49,7 @@ async def create_endpoint(
     body: EndpointIn, org: TenantDep, s: SessionDep, rt: RuntimeDep
 ) -> EndpointCreated:
     """Subscribe a partner URL to some message types. The secret is shown only here."""
-    settings = rt.settings
-    allowed = settings.allowed_webhook_hosts if isinstance(settings, NotifierSettings) else ()
+    allowed = rt.settings.allowed_webhook_hosts
     endpoint = await service.create_endpoint(
         s, org.id, body.url, body.events, allowed_hosts=allowed, now=rt.clock.now()
     )

@@ -144,10 +144,9 @@ class WebhookDelivery:
         return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
 
 
-async def deliver_webhooks(runtime: Runtime) -> None:
+async def deliver_webhooks(runtime: Runtime[NotifierSettings]) -> None:
     """The delivery loop with the service's settings (off when ``RUN_WEBHOOKS`` is false)."""
     settings = runtime.settings
-    assert isinstance(settings, NotifierSettings)
     if not settings.run_webhooks:
         return
     await WebhookDelivery(
