@@ -33,7 +33,6 @@ from relance.invoice_api.service.tenant import Tenant
 from relance.invoice_api.status import (
     InvoiceStatus,
     StatusFacts,
-    invoice_status,
     status_facts,
     tracking,
 )
@@ -223,15 +222,17 @@ async def create_invoice(database: Database, tenant: Tenant, data: NewInvoice) -
             await _refuse_if_refused(connection, tenant, data)  # those refusals come first
             raise Unprocessable("sent_at", "sent_at is in the future; send the invoice instead")
         sent_at = data.sent_at.astimezone(UTC) if data.sent_at is not None else None
+        track = tracking(
+            StatusFacts(sent_at, total=data.total, paid=Decimal(0), due_date=data.due_date),
+            tenant.today(),
+            tenant.org.timezone,
+        )
         invoice = CreatedInvoice(
             id=uuid.uuid4(),
             number=data.number,
             customer_id=data.customer_id,
             customer_name="",  # the statement reads it
-            status=invoice_status(
-                StatusFacts(sent_at, total=data.total, paid=Decimal(0), due_date=data.due_date),
-                tenant.today(),
-            ),
+            status=InvoiceStatus(track.status_announced),
             currency=data.currency,
             total=data.total,
             issue_date=data.issue_date,
@@ -270,7 +271,7 @@ async def create_invoice(database: Database, tenant: Tenant, data: NewInvoice) -
             "sent_at": sent_at,
             "imported": invoice.imported,
             "created_at": now,
-            **tracking(status_facts(invoice), tenant.today(), tenant.org.timezone).values(),
+            **track.values(),
         }
         try:
             created = await repo.create_invoice(connection, values, imported)
