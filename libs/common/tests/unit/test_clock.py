@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
-from relance.common.clock import Clock, FrozenClock, SystemClock, local_today
+from relance.common.clock import Clock, FrozenClock, SystemClock, local_today, seconds_until
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -175,3 +175,20 @@ def test_local_today_refuses_an_unknown_time_zone() -> None:
     clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
     with pytest.raises(ZoneInfoNotFoundError):
         local_today(clock, "Europe/Atlantis")
+
+
+def test_a_loop_with_nothing_due_sleeps_its_longest():
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert seconds_until(None, now, at_most=5.0) == 5.0
+
+
+def test_a_loop_sleeps_until_the_next_due_work_but_never_past_its_longest():
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert seconds_until(now + timedelta(seconds=2), now, at_most=5.0) == 2.0
+    assert seconds_until(now + timedelta(hours=1), now, at_most=5.0) == 5.0
+
+
+def test_work_already_due_is_taken_at_once_or_after_the_floor():
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert seconds_until(now - timedelta(seconds=3), now, at_most=5.0) == 0.0
+    assert seconds_until(now - timedelta(seconds=3), now, at_most=5.0, at_least=0.2) == 0.2

@@ -43,6 +43,16 @@ def local_today(clock: Clock, timezone: str) -> date:
     return clock.now().astimezone(ZoneInfo(timezone)).date()
 
 
+def seconds_until(
+    at: datetime | None, now: datetime, *, at_most: float, at_least: float = 0.0
+) -> float:
+    """How long a loop sleeps before the work due ``at`` (none known: ``at_most``), kept
+    between ``at_least`` and ``at_most`` so that it also looks again now and then."""
+    if at is None:
+        return at_most
+    return min(max((at - now).total_seconds(), at_least), at_most)
+
+
 def start_of_local_day(day: date, timezone: str) -> datetime:
     """The first instant (UTC) at which ``local_today`` is ``day`` in ``timezone``: local
     midnight, or, where the clocks skip midnight, the moment they jump past it."""

@@ -23,7 +23,7 @@ import asyncio
 
 from prometheus_client import Counter
 
-from relance.common.clock import Clock
+from relance.common.clock import Clock, seconds_until
 from relance.common.db import Database
 from relance.common.logging import get_logger
 from relance.common.service import Runtime
@@ -94,9 +94,8 @@ class CalendarChanges:
     async def _seconds_to_next_change(self) -> float:
         async with self._database.transaction() as session:
             next_at = await calendar.next_change_at(session)
-        if next_at is None:
-            return self._poll_seconds
         # a change already due is one another replica holds locked right now: look again
         # shortly rather than at once, or every replica would spin while that lock lasts
-        wait = max((next_at - self._clock.now()).total_seconds(), MIN_SLEEP_SECONDS)
-        return min(wait, self._poll_seconds)
+        return seconds_until(
+            next_at, self._clock.now(), at_most=self._poll_seconds, at_least=MIN_SLEEP_SECONDS
+        )

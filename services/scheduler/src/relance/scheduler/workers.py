@@ -16,7 +16,7 @@ import contextlib
 
 from prometheus_client import Counter, Histogram
 
-from relance.common.clock import Clock
+from relance.common.clock import Clock, seconds_until
 from relance.common.db import Database
 from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
@@ -109,6 +109,4 @@ class StepFiring:
     async def _seconds_to_next_step(self) -> float:
         async with self._database.transaction() as session:
             next_at = await repo.next_fire_at(session)
-        if next_at is None:
-            return self._poll_seconds
-        return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
+        return seconds_until(next_at, self._clock.now(), at_most=self._poll_seconds)

@@ -22,7 +22,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter
 
-from relance.common.clock import Clock, local_today
+from relance.common.clock import Clock, local_today, seconds_until
 from relance.common.db import Database
 from relance.common.events.types import StepKind
 from relance.common.logging import get_logger
@@ -297,9 +297,7 @@ class EmailSending:
     async def _seconds_to_next(self) -> float:
         async with self._database.transaction() as session:
             next_at = await repo.next_email_delivery_at(session)
-        if next_at is None:
-            return self._poll_seconds
-        return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
+        return seconds_until(next_at, self._clock.now(), at_most=self._poll_seconds)
 
 
 async def send_emails(runtime: Runtime[NotifierSettings]) -> None:

@@ -19,7 +19,7 @@ from uuid import UUID
 import httpx
 from prometheus_client import Counter
 
-from relance.common.clock import Clock
+from relance.common.clock import Clock, seconds_until
 from relance.common.db import Database
 from relance.common.logging import get_logger
 from relance.common.notify import keep_listening, wait_until_woken
@@ -139,9 +139,7 @@ class WebhookDelivery:
         full = [e for e, n in self._busy.items() if n >= self._per_endpoint]
         async with self._database.transaction() as session:
             next_at = await repo.next_webhook_at(session, full)
-        if next_at is None:
-            return self._poll_seconds
-        return min(max((next_at - self._clock.now()).total_seconds(), 0.0), self._poll_seconds)
+        return seconds_until(next_at, self._clock.now(), at_most=self._poll_seconds)
 
 
 async def deliver_webhooks(runtime: Runtime[NotifierSettings]) -> None:
