@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
-from decimal import Decimal
 
 import pytest
 
 from relance.common.events.types import StepKind
-from relance.notifier.email.rendering import LATE_STEPS, MailFacts, language_for, render_mail
-
-FACTS = MailFacts(
-    organization="Atelier Dupont",
-    organization_country="FR",
-    customer="Boulangerie Martin",
-    number="FA-2026-0042",
-    currency="EUR",
-    total=Decimal("1200.00"),
-    balance=Decimal("700.50"),
-    due_date=date(2026, 3, 31),
-    payment_reference="RF18539007547034",
+from relance.notifier.email.rendering import (
+    LATE_STEPS,
+    SAMPLE,
+    SAMPLE_TODAY,
+    language_for,
+    render_mail,
 )
-TODAY = date(2026, 4, 15)
+
+# the facts a template preview shows: what these tests render too
+FACTS = SAMPLE
+TODAY = SAMPLE_TODAY
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
